@@ -1,0 +1,183 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/views"
+)
+
+// Sign-in throttling: after MaxLoginFailures within LoginWindow, the
+// username is locked for LockDuration.
+const (
+	MaxLoginFailures = 5
+	LoginWindow      = 15 * time.Minute
+	LockDuration     = 15 * time.Minute
+)
+
+// page builds the layout's model for the request.
+func (h *Handler) page(c echo.Context, title string) views.Page {
+	p := views.Page{Title: title, Path: c.Request().URL.Path, Sandbox: h.Sandbox, CSRF: csrfToken(c)}
+	if id := currentIdentity(c); id != nil {
+		p.User = &views.Me{Username: id.User.Username, Role: id.User.Role}
+		p.Nav = h.navFor(id.User.Role)
+		p.Flashes = h.takeFlashes(c, id.Session)
+	}
+	return p
+}
+
+func (h *Handler) loginPage(c echo.Context) error {
+	if currentIdentity(c) != nil {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	ctx := h.langContext(c)
+	form := views.LoginForm{Next: safeNext(c.QueryParam("next"))}
+	if c.QueryParam("bye") != "" {
+		form.Error = "" // a signed-out message is a flash-like notice, shown below
+	}
+	p := h.page(c, views.T(ctx, "login.title"))
+	if c.QueryParam("bye") != "" {
+		p.Flashes = append(p.Flashes, views.Flash{Kind: "info", Text: views.T(ctx, "logout.done")})
+	}
+	return h.render(c, http.StatusOK, views.LoginPage(p, form))
+}
+
+// login checks the password. Unknown user and wrong password answer alike
+// (same message, same argon2id work); failures are counted per username.
+func (h *Handler) login(c echo.Context) error {
+	ctx := h.langContext(c)
+	username := strings.TrimSpace(c.FormValue("username"))
+	password := c.FormValue("password")
+	form := views.LoginForm{Username: username, Next: safeNext(c.FormValue("next"))}
+	fail := func(msg string) error {
+		form.Error = msg
+		return h.render(c, http.StatusUnprocessableEntity, views.LoginPage(h.page(c, views.T(ctx, "login.title")), form))
+	}
+	if username == "" || password == "" {
+		return fail(views.T(ctx, "login.required"))
+	}
+	rctx := c.Request().Context()
+	if until, err := h.Store.LockedUntil(rctx, username); err != nil {
+		return errInternal(err)
+	} else if !until.IsZero() {
+		h.Logger.Warn("sign-in refused: locked", "username", username, "ip", c.RealIP())
+		return fail(views.Tf(ctx, "login.locked", views.FormatTime(until)))
+	}
+	user, err := h.Store.UserByUsername(rctx, username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return errInternal(err)
+	}
+	hash := dummyHash
+	if user != nil {
+		hash = user.PasswordHash
+	}
+	ok, err := CheckPassword(hash, password)
+	if err != nil {
+		return errInternal(err)
+	}
+	if user == nil || user.Disabled || !ok {
+		until, err := h.Store.LoginFailure(rctx, username, MaxLoginFailures, LoginWindow, LockDuration)
+		if err != nil {
+			return errInternal(err)
+		}
+		h.Logger.Warn("sign-in failed", "username", username, "ip", c.RealIP(), "locked", !until.IsZero())
+		if !until.IsZero() {
+			return fail(views.Tf(ctx, "login.locked", views.FormatTime(until)))
+		}
+		return fail(views.T(ctx, "login.failed"))
+	}
+	if err := h.Store.LoginSuccess(rctx, username); err != nil {
+		return errInternal(err)
+	}
+	// A new session, with a new id, replaces whatever the browser had
+	// (session fixation).
+	if id := currentIdentity(c); id != nil {
+		id.Session.Options.MaxAge = -1
+		_ = id.Session.Save(c.Request(), c.Response())
+	}
+	sess := sessions.NewSession(h.Sessions, h.Sessions.Name())
+	opts := h.Sessions.options
+	sess.Options = &opts
+	sess.IsNew = true
+	sess.Values[valUserID] = user.ID
+	sess.Values[valIP] = c.RealIP()
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return errInternal(err)
+	}
+	h.Logger.Info("signed in", "username", username, "ip", c.RealIP())
+	return c.Redirect(http.StatusSeeOther, form.Next)
+}
+
+func (h *Handler) logout(c echo.Context) error {
+	if id := currentIdentity(c); id != nil {
+		id.Session.Options.MaxAge = -1
+		if err := id.Session.Save(c.Request(), c.Response()); err != nil {
+			return errInternal(err)
+		}
+		h.Logger.Info("signed out", "username", id.User.Username)
+	}
+	return c.Redirect(http.StatusSeeOther, "/login?bye=1")
+}
+
+// setLang switches the language and goes back where the person was.
+func (h *Handler) setLang(c echo.Context) error {
+	lang := views.LangZH
+	if c.FormValue("lang") == views.LangEN {
+		lang = views.LangEN
+	}
+	c.SetCookie(&http.Cookie{Name: "lang", Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode})
+	return c.Redirect(http.StatusSeeOther, safeNext(c.FormValue("next")))
+}
+
+// safeNext keeps a redirect target on this site: a local path only.
+func safeNext(next string) string {
+	u, err := url.Parse(next)
+	if next == "" || err != nil || u.IsAbs() || u.Host != "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		return "/"
+	}
+	return next
+}
+
+// addFlash queues a message for the next page and saves the session now,
+// before any response is written.
+func (h *Handler) addFlash(c echo.Context, kind, text string) {
+	id := currentIdentity(c)
+	if id == nil {
+		return
+	}
+	list, _ := id.Session.Values["flashes"].([]any)
+	id.Session.Values["flashes"] = append(list, map[string]any{"kind": kind, "text": text})
+	id.Session.Values["_dirty"] = true
+	if err := id.Session.Save(c.Request(), c.Response()); err != nil {
+		h.Logger.Error("save flash", "err", err)
+	}
+}
+
+// takeFlashes returns and clears the session's queued messages.
+func (h *Handler) takeFlashes(c echo.Context, sess *sessions.Session) []views.Flash {
+	list, _ := sess.Values["flashes"].([]any)
+	if len(list) == 0 {
+		return nil
+	}
+	var out []views.Flash
+	for _, item := range list {
+		m, _ := item.(map[string]any)
+		kind, _ := m["kind"].(string)
+		text, _ := m["text"].(string)
+		out = append(out, views.Flash{Kind: kind, Text: text})
+	}
+	delete(sess.Values, "flashes")
+	sess.Values["_dirty"] = true
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		h.Logger.Error("clear flashes", "err", err)
+	}
+	return out
+}

@@ -1,0 +1,76 @@
+// Package handlers is the console's HTTP layer: Echo handlers and
+// middleware, one file per screen or endpoint, routes in one table.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/payscore-console/payscore-console/store"
+)
+
+// Store is what the handlers need from the database.
+type Store interface {
+	SessionDB
+	Ping(ctx context.Context) error
+	UserByID(ctx context.Context, id int64) (*store.User, error)
+	UserByUsername(ctx context.Context, username string) (*store.User, error)
+	Users(ctx context.Context) ([]store.User, error)
+	CreateUser(ctx context.Context, username, passwordHash, role string) (*store.User, error)
+	UpdateUser(ctx context.Context, id int64, ch store.UserChange) (*store.User, error)
+	ReauthSession(ctx context.Context, idHash string) error
+	LoginFailure(ctx context.Context, username string, max int, window, lock time.Duration) (time.Time, error)
+	LockedUntil(ctx context.Context, username string) (time.Time, error)
+	LoginSuccess(ctx context.Context, username string) error
+	Audit(ctx context.Context, e store.AuditEntry) error
+}
+
+// Deps is everything the handlers are built from; main.go fills it.
+type Deps struct {
+	Store    Store
+	Sessions *SessionStore
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// BaseURL is the console's public URL (BASE_URL).
+	BaseURL *url.URL
+	// Sandbox is true in sandbox mode: the banner shows on every page.
+	Sandbox bool
+	// MountSandbox mounts the simulator under /sandbox; nil in live mode.
+	MountSandbox func(g *echo.Group, requireAdmin echo.MiddlewareFunc)
+	// CSRFExempt lists path prefixes that take no CSRF token: server-to-server
+	// endpoints that authenticate by signature.
+	CSRFExempt []string
+	// TrustProxy lists reverse proxies whose X-Forwarded-For is believed.
+	TrustProxy []*net.IPNet
+	// Registry collects the console's metrics; /metrics serves it.
+	Registry *prometheus.Registry
+}
+
+// Handler serves the console.
+type Handler struct {
+	Deps
+	metrics *httpMetrics
+}
+
+// New builds the handlers.
+func New(d Deps) *Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	return &Handler{Deps: d, metrics: newHTTPMetrics(d.Registry)}
+}
+
+// secure reports whether the console is served over https.
+func (h *Handler) secure() bool { return h.BaseURL != nil && h.BaseURL.Scheme == "https" }

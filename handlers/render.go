@@ -1,0 +1,65 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/payscore-console/payscore-console/views"
+)
+
+// render renders a component into a buffer, then writes it: a render failure
+// is an ordinary error, returned before any header goes out.
+func (h *Handler) render(c echo.Context, status int, component templ.Component) error {
+	var buf bytes.Buffer
+	if err := component.Render(h.langContext(c), &buf); err != nil {
+		return errInternal(err)
+	}
+	c.Response().Header().Add(echo.HeaderVary, "HX-Request")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// renderPage renders a full page, or only the named fragments when htmx asks
+// for a partial update.
+func (h *Handler) renderPage(c echo.Context, status int, component templ.Component, fragments ...string) error {
+	if isFragment(c) && len(fragments) > 0 {
+		var buf bytes.Buffer
+		if err := templ.RenderFragments(h.langContext(c), &buf, component, toAny(fragments)...); err != nil {
+			return errInternal(err)
+		}
+		c.Response().Header().Add(echo.HeaderVary, "HX-Request")
+		return c.HTMLBlob(status, buf.Bytes())
+	}
+	return h.render(c, status, component)
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// isFragment decides fragment vs full page: an htmx request that is neither
+// boosted nor a history restore.
+func isFragment(c echo.Context) bool {
+	r := c.Request()
+	return r.Header.Get("HX-Request") == "true" &&
+		r.Header.Get("HX-Boosted") != "true" &&
+		r.Header.Get("HX-History-Restore-Request") != "true"
+}
+
+// langContext is the request's context carrying the person's language.
+func (h *Handler) langContext(c echo.Context) context.Context {
+	lang := views.LangZH
+	if ck, err := c.Cookie("lang"); err == nil && ck.Value == views.LangEN {
+		lang = views.LangEN
+	}
+	return views.WithLang(c.Request().Context(), lang)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

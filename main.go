@@ -1,0 +1,259 @@
+// Command payscore-console is the web console an acquiring institution uses
+// to offer WeChat Pay Score to its sub-merchants. `go run .` starts it in
+// sandbox mode with an embedded SQLite database; see README.md.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/payscore-console/payscore-console/handlers"
+	"github.com/payscore-console/payscore-console/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+// run is the whole program, with its environment passed in so tests can run it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, logger)
+	case "user":
+		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "demo-db":
+		return demoDB(ctx, args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n%s\n", cmd, usage)
+		return exitConfig
+	}
+}
+
+const usage = `usage:
+  payscore-console [serve] [flags]          run the console (flags: -h lists them)
+  payscore-console user add --username NAME --role ROLE   (password from stdin)
+  payscore-console user passwd --username NAME            (password from stdin)
+  payscore-console user disable --username NAME
+  payscore-console demo-db FILE             write a demo database at the latest migration`
+
+func serve(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger) int {
+	cfg, err := LoadConfig(args, getenv)
+	if err != nil {
+		logger.Error("configuration", "err", err)
+		return exitConfig
+	}
+	if err := cfg.Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			logger.Error("configuration: " + line)
+		}
+		return exitConfig
+	}
+	if err := serveWith(ctx, cfg, logger); err != nil {
+		logger.Error("stopped", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// serveWith runs the console until ctx ends, then shuts down gracefully:
+// in-flight requests finish, then the database closes.
+func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
+	if cfg.Sandbox() {
+		logger.Warn("SANDBOX MODE: WeChat Pay is simulated in process under /sandbox; no real money, no real users. Set the WECHATPAY_* variables for live mode.")
+	}
+	db, err := store.Open(ctx, cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := bootstrapAdmin(ctx, db, cfg, logger); err != nil {
+		return err
+	}
+	sessionKey, err := sessionKey(ctx, db, cfg)
+	if err != nil {
+		return err
+	}
+	base, _ := url.Parse(cfg.BaseURL)
+	trust, err := parseCIDRs(cfg.TrustProxy)
+	if err != nil {
+		return fmt.Errorf("TRUST_PROXY: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	h := handlers.New(handlers.Deps{
+		Store:      db,
+		Sessions:   handlers.NewSessionStore(db, sessionKey, base.Scheme == "https", time.Now),
+		Logger:     logger,
+		BaseURL:    base,
+		Sandbox:    cfg.Sandbox(),
+		TrustProxy: trust,
+		Registry:   reg,
+	})
+	e := h.Echo()
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go sweepSessions(ctx, db, logger)
+	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "db", cfg.DBPath, "sandbox", cfg.Sandbox())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// sweepSessions deletes ended sessions every few minutes.
+func sweepSessions(ctx context.Context, db *store.DB, logger *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := db.Now()
+			if _, err := db.DeleteExpiredSessions(ctx, now.Add(-handlers.IdleTimeout), now.Add(-handlers.AbsoluteTimeout)); err != nil {
+				logger.Error("sweep sessions", "err", err)
+			}
+		}
+	}
+}
+
+// bootstrapAdmin creates user admin on first start. Without ADMIN_PASSWORD
+// in sandbox mode a random password is generated and printed once.
+func bootstrapAdmin(ctx context.Context, db *store.DB, cfg *Config, logger *slog.Logger) error {
+	n, err := db.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	password := cfg.AdminPassword
+	generated := false
+	if password == "" {
+		if !cfg.Sandbox() {
+			logger.Warn("no users exist: create one with `payscore-console user add --username NAME --role admin`, or set ADMIN_PASSWORD")
+			return nil
+		}
+		b := make([]byte, 9)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		password, generated = hex.EncodeToString(b), true
+	}
+	hash, err := handlers.HashPassword(password)
+	if err != nil {
+		return fmt.Errorf("ADMIN_PASSWORD: %w", err)
+	}
+	if _, err := db.CreateUser(ctx, "admin", hash, store.RoleAdmin); err != nil {
+		return err
+	}
+	if generated {
+		// Printed once, to the console's own log, so the first person can sign in.
+		logger.Warn("created user admin with a generated password (shown once; change it under /users)", "username", "admin", "password", password)
+	} else {
+		logger.Info("created user admin from ADMIN_PASSWORD")
+	}
+	return nil
+}
+
+// sessionKey is SESSION_KEY, or a key generated once and kept in the DB.
+func sessionKey(ctx context.Context, db *store.DB, cfg *Config) ([]byte, error) {
+	if cfg.SessionKey != "" {
+		if len(cfg.SessionKey) < 32 {
+			return nil, errors.New("SESSION_KEY: must be at least 32 characters")
+		}
+		return []byte(cfg.SessionKey), nil
+	}
+	v, err := db.SettingOrCreate(ctx, "session_key", func() (string, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return hex.EncodeToString(b), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(v)
+}
+
+func parseCIDRs(s string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// readPassword reads one line from stdin.
+func readPassword(stdin io.Reader) (string, error) {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Session is a signed-in browser, found by the hash of its cookie id.
+type Session struct {
+	IDHash     string
+	UserID     int64
+	Values     string // JSON of the session's own values (flash messages, language)
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	AuthAt     time.Time // when the password was last given
+	IP         string
+}
+
+// CreateSession stores a new session.
+func (db *DB) CreateSession(ctx context.Context, s Session) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, values_json, created_at, last_seen_at, auth_at, ip) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			s.IDHash, s.UserID, s.Values, fmtTime(tx.now), fmtTime(tx.now), fmtTime(tx.now), s.IP)
+		if err != nil {
+			return fmt.Errorf("store: create session: %w", err)
+		}
+		return nil
+	})
+}
+
+// SessionByHash finds a session.
+func (db *DB) SessionByHash(ctx context.Context, idHash string) (*Session, error) {
+	var s Session
+	var created, seen, auth string
+	err := db.Read.QueryRowContext(ctx, `SELECT id_hash, user_id, values_json, created_at, last_seen_at, auth_at, ip FROM sessions WHERE id_hash = ?`, idHash).
+		Scan(&s.IDHash, &s.UserID, &s.Values, &created, &seen, &auth, &s.IP)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: find session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: find session: %w", err)
+	}
+	s.CreatedAt, s.LastSeenAt, s.AuthAt = parseTime(created), parseTime(seen), parseTime(auth)
+	return &s, nil
+}
+
+// TouchSession records activity and the session's values.
+func (db *DB) TouchSession(ctx context.Context, idHash, values string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ?, values_json = ? WHERE id_hash = ?`, fmtTime(tx.now), values, idHash)
+		if err != nil {
+			return fmt.Errorf("store: touch session: %w", err)
+		}
+		return nil
+	})
+}
+
+// ReauthSession records that the person gave their password again.
+func (db *DB) ReauthSession(ctx context.Context, idHash string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE sessions SET auth_at = ?, last_seen_at = ? WHERE id_hash = ?`, fmtTime(tx.now), fmtTime(tx.now), idHash)
+		if err != nil {
+			return fmt.Errorf("store: reauth session: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeleteSession ends one session.
+func (db *DB) DeleteSession(ctx context.Context, idHash string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
+			return fmt.Errorf("store: delete session: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeleteExpiredSessions removes sessions idle since before idleBefore or
+// created before createdBefore.
+func (db *DB) DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error) {
+	var n int64
+	err := db.update(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?`, fmtTime(idleBefore), fmtTime(createdBefore))
+		if err != nil {
+			return fmt.Errorf("store: delete expired sessions: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+// LoginFailure records a failed sign-in for a username and reports until when
+// the name is locked (zero when it is not). After max failures inside window,
+// the name is locked for lock.
+func (db *DB) LoginFailure(ctx context.Context, username string, max int, window, lock time.Duration) (time.Time, error) {
+	var locked time.Time
+	err := db.update(ctx, func(tx *Tx) error {
+		var failures int
+		var start string
+		var until sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT failures, window_start, locked_until FROM login_attempts WHERE username = ?`, username).Scan(&failures, &start, &until)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && tx.now.Sub(parseTime(start)) >= window) {
+			failures, start, until = 0, fmtTime(tx.now), sql.NullString{}
+		} else if err != nil {
+			return fmt.Errorf("store: login failure: %w", err)
+		}
+		failures++
+		if failures >= max {
+			until = sql.NullString{String: fmtTime(tx.now.Add(lock)), Valid: true}
+			locked = tx.now.Add(lock)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO login_attempts (username, failures, window_start, locked_until) VALUES (?, ?, ?, ?)
+			ON CONFLICT (username) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, locked_until = excluded.locked_until`,
+			username, failures, start, until)
+		if err != nil {
+			return fmt.Errorf("store: login failure: %w", err)
+		}
+		return nil
+	})
+	return locked, err
+}
+
+// LockedUntil reports until when a username is locked (zero if it is not).
+func (db *DB) LockedUntil(ctx context.Context, username string) (time.Time, error) {
+	var until sql.NullString
+	err := db.Read.QueryRowContext(ctx, `SELECT locked_until FROM login_attempts WHERE username = ?`, username).Scan(&until)
+	if errors.Is(err, sql.ErrNoRows) || !until.Valid {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: locked until: %w", err)
+	}
+	t := parseTime(until.String)
+	if !t.After(db.Now()) {
+		return time.Time{}, nil
+	}
+	return t, nil
+}
+
+// LoginSuccess clears a username's failures.
+func (db *DB) LoginSuccess(ctx context.Context, username string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM login_attempts WHERE username = ?`, username); err != nil {
+			return fmt.Errorf("store: login success: %w", err)
+		}
+		return nil
+	})
+}

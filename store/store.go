@@ -1,0 +1,154 @@
+// Package store keeps the console's state in SQLite: one writer connection
+// for every change and a pool of readers, with embedded numbered migrations.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver, registered as "sqlite3"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a write would break a uniqueness rule.
+var ErrConflict = errors.New("conflict")
+
+// DB is the console's database: Write is a single connection that serialises
+// every change; Read is a pool for queries that can run beside it.
+type DB struct {
+	Write *sql.DB
+	Read  *sql.DB
+	// Now is the clock; tests replace it. Every transaction takes one
+	// timestamp from it.
+	Now func() time.Time
+	// Path is the SQLite file the database lives in.
+	Path string
+}
+
+// Open opens (creating if needed) the SQLite file at path and applies every
+// pending migration.
+func Open(ctx context.Context, path string) (*DB, error) {
+	write, err := sql.Open("sqlite3", dsn(path, true))
+	if err != nil {
+		return nil, fmt.Errorf("store: open writer: %w", err)
+	}
+	// One writer: SQLite allows one at a time, and queuing in Go is cheaper
+	// and fairer than spinning on SQLITE_BUSY.
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite3", dsn(path, false))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open readers: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	db := &DB{Write: write, Read: read, Now: time.Now, Path: path}
+	if err := Migrate(ctx, write, "console", migrations, "migrations"); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn builds the connection string. The writer uses BEGIN IMMEDIATE so that a
+// transaction takes the write lock at its start (no upgrade deadlocks), and
+// synchronous=FULL because a 2xx to WeChat Pay promises the notification
+// survives a power cut.
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", "5000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_journal_mode", "WAL")
+	if writer {
+		q.Set("_txlock", "immediate")
+		q.Set("_synchronous", "FULL")
+	} else {
+		q.Set("_query_only", "true")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes both handles.
+func (db *DB) Close() error {
+	return errors.Join(db.Read.Close(), db.Write.Close())
+}
+
+// Ping checks that the database answers a query.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.Read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Tx is a write transaction with the one timestamp it works with.
+type Tx struct {
+	*sql.Tx
+	now time.Time
+}
+
+// update runs fn in a write transaction and commits it if fn returns nil.
+func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer sqlTx.Rollback()
+	tx := &Tx{Tx: sqlTx, now: db.Now().UTC()}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// view runs fn in a read-only transaction (a consistent snapshot).
+func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("store: begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// timeFormat is how times are stored: UTC, sortable as text.
+const timeFormat = "2006-01-02T15:04:05.000000000Z"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func fmtTimePtr(t *time.Time) any {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return fmtTime(*t)
+}
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(timeFormat, s)
+	return t
+}
+
+func parseTimePtr(s sql.NullString) *time.Time {
+	if !s.Valid || s.String == "" {
+		return nil
+	}
+	t := parseTime(s.String)
+	return &t
+}

@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Roles a user can have.
+const (
+	RoleAdmin    = "admin"
+	RoleOperator = "operator"
+	RoleSupport  = "support"
+	RoleViewer   = "viewer"
+)
+
+// Roles lists every role, most powerful first.
+var Roles = []string{RoleAdmin, RoleOperator, RoleSupport, RoleViewer}
+
+// User is a person who signs in to the console.
+type User struct {
+	ID           int64
+	Username     string
+	PasswordHash string
+	Role         string
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+const userColumns = `id, username, password_hash, role, disabled, created_at, updated_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*User, error) {
+	var u User
+	var created, updated string
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.Disabled, &created, &updated); err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.UpdatedAt = parseTime(created), parseTime(updated)
+	return &u, nil
+}
+
+// CreateUser adds a user; a taken username is ErrConflict.
+func (db *DB) CreateUser(ctx context.Context, username, passwordHash, role string) (*User, error) {
+	var u *User
+	err := db.update(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+			username, passwordHash, role, fmtTime(tx.now), fmtTime(tx.now))
+		if err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("store: create user %q: %w", username, ErrConflict)
+			}
+			return fmt.Errorf("store: create user: %w", err)
+		}
+		id, _ := res.LastInsertId()
+		u, err = findUser(ctx, tx, "id = ?", id)
+		return err
+	})
+	return u, err
+}
+
+// UserByID finds a user by id.
+func (db *DB) UserByID(ctx context.Context, id int64) (*User, error) {
+	var u *User
+	err := db.view(ctx, func(tx *sql.Tx) (err error) {
+		u, err = findUser(ctx, tx, "id = ?", id)
+		return err
+	})
+	return u, err
+}
+
+// UserByUsername finds a user by username.
+func (db *DB) UserByUsername(ctx context.Context, username string) (*User, error) {
+	var u *User
+	err := db.view(ctx, func(tx *sql.Tx) (err error) {
+		u, err = findUser(ctx, tx, "username = ?", username)
+		return err
+	})
+	return u, err
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func findUser(ctx context.Context, q querier, where string, args ...any) (*User, error) {
+	u, err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: find user: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: find user: %w", err)
+	}
+	return u, nil
+}
+
+// Users lists every user by username.
+func (db *DB) Users(ctx context.Context) ([]User, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list users: %w", err)
+	}
+	defer rows.Close()
+	var users []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list users: %w", err)
+		}
+		users = append(users, *u)
+	}
+	return users, rows.Err()
+}
+
+// CountUsers reports how many users exist.
+func (db *DB) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	return n, err
+}
+
+// UserChange is an update to a user; nil fields stay as they are. Any change
+// ends the user's sessions, so a demoted or disabled user is out at once.
+type UserChange struct {
+	Role         *string
+	Disabled     *bool
+	PasswordHash *string
+}
+
+// UpdateUser applies a change to a user and ends all of that user's sessions
+// in the same transaction.
+func (db *DB) UpdateUser(ctx context.Context, id int64, ch UserChange) (*User, error) {
+	var u *User
+	err := db.update(ctx, func(tx *Tx) error {
+		var sets []string
+		var args []any
+		if ch.Role != nil {
+			sets, args = append(sets, "role = ?"), append(args, *ch.Role)
+		}
+		if ch.Disabled != nil {
+			sets, args = append(sets, "disabled = ?"), append(args, *ch.Disabled)
+		}
+		if ch.PasswordHash != nil {
+			sets, args = append(sets, "password_hash = ?"), append(args, *ch.PasswordHash)
+		}
+		sets, args = append(sets, "updated_at = ?"), append(args, fmtTime(tx.now))
+		args = append(args, id)
+		res, err := tx.ExecContext(ctx, `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
+		if err != nil {
+			return fmt.Errorf("store: update user: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("store: update user %d: %w", id, ErrNotFound)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
+			return fmt.Errorf("store: end sessions: %w", err)
+		}
+		u, err = findUser(ctx, tx, "id = ?", id)
+		return err
+	})
+	return u, err
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
