@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver, registered as "sqlite3"
@@ -33,6 +34,11 @@ type DB struct {
 	Now func() time.Time
 	// Path is the SQLite file the database lives in.
 	Path string
+
+	batch       chan *batchItem
+	closed      chan struct{}
+	batcherDone chan struct{}
+	closeOnce   sync.Once
 }
 
 // Open opens (creating if needed) the SQLite file at path and applies every
@@ -58,7 +64,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	db := &DB{Write: write, Read: read, Now: time.Now, Path: path}
+	db := &DB{Write: write, Read: read, Now: time.Now, Path: path,
+		batch: make(chan *batchItem, maxBatch), closed: make(chan struct{}), batcherDone: make(chan struct{})}
+	go db.runBatcher()
 	if err := Migrate(ctx, write, "console", migrations, "migrations"); err != nil {
 		db.Close()
 		return nil, err
@@ -84,8 +92,12 @@ func dsn(path string, writer bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Close closes both handles.
+// Close stops the group-commit writer and closes both handles.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		close(db.closed)
+		<-db.batcherDone
+	})
 	return errors.Join(db.Read.Close(), db.Write.Close())
 }
 

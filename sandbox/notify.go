@@ -1,0 +1,528 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rsa"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The two notification event types.
+const (
+	eventOpen  = "PAYSCORE.USER_OPEN_SERVICE"
+	eventClose = "PAYSCORE.USER_CLOSE_SERVICE"
+)
+
+// Notification statuses.
+const (
+	// NotificationPending has attempts still to come.
+	NotificationPending = "pending"
+	// NotificationDelivered got a 200 or 204.
+	NotificationDelivered = "delivered"
+	// NotificationFailed was given up after the retry window.
+	NotificationFailed = "failed"
+	// NotificationNoURL was never sent: pre-authorize had no notify_url.
+	NotificationNoURL = "no_url"
+	// NotificationForged was signed with a wrong key and sent once.
+	NotificationForged = "forged"
+)
+
+// Attempt kinds.
+const (
+	// AttemptScheduled follows the retry schedule.
+	AttemptScheduled = "scheduled"
+	// AttemptResend was asked for by hand.
+	AttemptResend = "resend"
+	// AttemptDuplicate is a second copy of the same notification.
+	AttemptDuplicate = "duplicate"
+	// AttemptForged carries a wrong signature.
+	AttemptForged = "forged"
+)
+
+// Notification is one notification the sandbox created, with its attempts.
+type Notification struct {
+	ID                string
+	AuthorizationCode string
+	EventType         string // PAYSCORE.USER_OPEN_SERVICE or PAYSCORE.USER_CLOSE_SERVICE
+	NotifyURL         string
+	Status            string // one of the Notification… statuses
+	Plaintext         string // the decrypted resource, JSON
+	Body              string // the request body as sent, JSON
+	CreatedAt         time.Time
+	FirstAttemptAt    time.Time
+	NextAttemptAt     time.Time // zero when no attempt is due
+	Attempts          []Attempt // oldest first
+}
+
+// Attempt is one POST of a notification to its notify_url.
+type Attempt struct {
+	At         time.Time
+	Kind       string // one of the Attempt… kinds
+	StatusCode int    // 0 when no HTTP answer came back
+	Error      string // "" when the answer was 200 or 204
+	Duration   time.Duration
+}
+
+// OK reports whether the receiver accepted the attempt.
+func (a Attempt) OK() bool { return a.Error == "" }
+
+// envelope is the notification body; field names are WeChat Pay's.
+type envelope struct {
+	ID           string   `json:"id"`
+	CreateTime   string   `json:"create_time"`
+	ResourceType string   `json:"resource_type"`
+	EventType    string   `json:"event_type"`
+	Summary      string   `json:"summary"`
+	Resource     resource `json:"resource"`
+}
+
+type resource struct {
+	OriginalType   string `json:"original_type"`
+	Algorithm      string `json:"algorithm"`
+	Ciphertext     string `json:"ciphertext"`
+	AssociatedData string `json:"associated_data"`
+	Nonce          string `json:"nonce"`
+}
+
+// buildNotification returns a new notification id, its plaintext and its
+// encrypted body for a's current state.
+func (s *Sandbox) buildNotification(a Authorization, event string, now time.Time, exampleSpelling bool) (id string, plaintext, body []byte, err error) {
+	mchKey, subKey := "mchid", "sub_mchid"
+	if exampleSpelling {
+		mchKey, subKey = "mch_id", "sub_mch_id"
+	}
+	status, summary, at := "USER_OPEN_SERVICE", "授权成功", a.SuccessTime
+	if event == eventClose {
+		status, summary, at = "USER_CLOSE_SERVICE", "解除授权成功", a.CancelTime
+	}
+	p := map[string]string{
+		"appid":               a.AppID,
+		mchKey:                mchID,
+		subKey:                a.SubMchID,
+		"channel_id":          a.ChannelID,
+		"service_id":          a.ServiceID,
+		"user_service_status": status,
+		// Not RFC 3339: yyyyMMddHHmmss in Beijing time.
+		"openorclose_time":   at.In(beijing).Format("20060102150405"),
+		"authorization_code": a.Code,
+	}
+	// Only one of openid / sub_openid, as the spec says.
+	if a.SubAppID != "" {
+		p["sub_appid"] = a.SubAppID
+		p["sub_openid"] = a.OpenID
+	} else {
+		p["openid"] = a.OpenID
+	}
+	if plaintext, err = marshalJSON(p); err != nil {
+		return "", nil, nil, err
+	}
+	nonce, ad := randString(12, alnum), "payscore"
+	block, err := aes.NewCipher([]byte(s.id.apiv3Key))
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("sandbox: apiv3 key: %w", err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("sandbox: gcm: %w", err)
+	}
+	id = "EV-" + now.In(beijing).Format("20060102150405") + randDigits(8)
+	body, err = marshalJSON(envelope{
+		ID:           id,
+		CreateTime:   now.In(beijing).Format(time.RFC3339),
+		ResourceType: "encrypt-resource",
+		EventType:    event,
+		Summary:      summary,
+		Resource: resource{
+			OriginalType:   "payscore",
+			Algorithm:      "AEAD_AES_256_GCM",
+			Ciphertext:     base64.StdEncoding.EncodeToString(gcm.Seal(nil, []byte(nonce), plaintext, []byte(ad))),
+			AssociatedData: ad,
+			Nonce:          nonce,
+		},
+	})
+	return id, plaintext, body, err
+}
+
+// queueNotification creates a's notification for event inside tx, due after
+// the schedule's first delay. The body is fixed now: every attempt sends the
+// same bytes under a fresh signature, as WeChat Pay does.
+func (s *Sandbox) queueNotification(ctx context.Context, tx *sql.Tx, now time.Time, a Authorization, event string) (string, error) {
+	st, err := readSettings(ctx, tx)
+	if err != nil {
+		return "", err
+	}
+	id, plaintext, body, err := s.buildNotification(a, event, now, st.ExampleSpelling)
+	if err != nil {
+		return "", err
+	}
+	status, next := NotificationPending, nullTime(now.Add(s.schedule[0]))
+	if a.NotifyURL == "" {
+		status, next = NotificationNoURL, nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sandbox_notifications
+		(id, authorization_code, event_type, notify_url, plaintext, body, status, created_at, next_attempt_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, a.Code, event, a.NotifyURL, string(plaintext), string(body), status, fmtTime(now), next); err != nil {
+		return "", fmt.Errorf("sandbox: queue notification: %w", err)
+	}
+	return id, nil
+}
+
+// poke wakes Run so that a just-queued notification goes out at once.
+func (s *Sandbox) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers due notifications until ctx is done: about every 500 ms, and
+// at once after something was queued.
+func (s *Sandbox) Run(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, err := s.DeliverDue(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("sandbox: deliver notifications", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.wake:
+		}
+	}
+}
+
+// DeliverDue makes every notification attempt due at Now(), records each,
+// and returns how many requests it sent (a duplicate copy counts).
+func (s *Sandbox) DeliverDue(ctx context.Context) (int, error) {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	now := s.now()
+	due, err := s.notifications(ctx, `n.status = 'pending' AND n.next_attempt_at <= ?`, `n.next_attempt_at`, fmtTime(now))
+	if err != nil {
+		return 0, err
+	}
+	st, err := s.Settings(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		sent  int
+		errs  []error
+		slots = make(chan struct{}, 8) // a few receivers at once, as WeChat Pay is not serial either
+	)
+	for _, n := range due {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			k, err := s.deliverScheduled(ctx, n, now, st.Duplicates)
+			mu.Lock()
+			defer mu.Unlock()
+			sent += k
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return sent, errors.Join(errs...)
+}
+
+func (s *Sandbox) deliverScheduled(ctx context.Context, n Notification, now time.Time, duplicates bool) (int, error) {
+	a, ok := s.attempt(ctx, n, AttemptScheduled, now, s.id.platformKey)
+	if !ok {
+		return 0, ctx.Err()
+	}
+	if err := s.record(ctx, n.ID, a); err != nil {
+		return 1, err
+	}
+	if !a.OK() || !duplicates {
+		return 1, nil
+	}
+	d, ok := s.attempt(ctx, n, AttemptDuplicate, now, s.id.platformKey)
+	if !ok {
+		return 1, ctx.Err()
+	}
+	return 2, s.record(ctx, n.ID, d)
+}
+
+// attempt POSTs n's body, signed with key under a fresh timestamp and nonce.
+// ok is false when ctx ended the attempt: that was our shutdown, not an
+// answer of the receiver, so it is not recorded and stays due.
+func (s *Sandbox) attempt(ctx context.Context, n Notification, kind string, at time.Time, key *rsa.PrivateKey) (Attempt, bool) {
+	a := Attempt{At: at, Kind: kind}
+	ts := strconv.FormatInt(s.now().Unix(), 10)
+	nonce := randString(32, alnum)
+	sig, err := signSHA256(key, ts+"\n"+nonce+"\n"+n.Body+"\n")
+	if err != nil {
+		a.Error = err.Error()
+		return a, true
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.NotifyURL, strings.NewReader(n.Body))
+	if err != nil {
+		a.Error = err.Error()
+		return a, true
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Mozilla/4.0")
+	req.Header.Set("Wechatpay-Serial", s.id.publicKeyID)
+	req.Header.Set("Wechatpay-Signature", sig)
+	req.Header.Set("Wechatpay-Timestamp", ts)
+	req.Header.Set("Wechatpay-Nonce", nonce)
+	req.Header.Set("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048")
+	start := time.Now() // a measurement, not the simulated clock
+	resp, err := s.client.Do(req)
+	a.Duration = time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil {
+			return a, false
+		}
+		a.Error = err.Error()
+		return a, true
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // drain so the connection is reused
+	a.StatusCode = resp.StatusCode
+	// The spec: success is 200 or 204, anything else is a failure.
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		a.Error = fmt.Sprintf("HTTP %d %s", resp.StatusCode, bytes.TrimSpace(snippet))
+	}
+	return a, true
+}
+
+// record stores attempt a of notification id and moves the notification on:
+// a success ends it; a failed scheduled attempt sets the next one, or gives
+// up when it would fall outside the retry window.
+func (s *Sandbox) record(ctx context.Context, id string, a Attempt) error {
+	// The attempt happened: record it even if the caller is going away.
+	ctx = context.WithoutCancel(ctx)
+	return s.update(ctx, func(tx *sql.Tx, _ time.Time) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sandbox_attempts (notification_id, at, kind, status_code, error, duration_ms)
+			VALUES (?, ?, ?, ?, ?, ?)`, id, fmtTime(a.At), a.Kind, a.StatusCode, a.Error, a.Duration.Milliseconds()); err != nil {
+			return fmt.Errorf("sandbox: record attempt: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sandbox_notifications SET first_attempt_at = coalesce(first_attempt_at, ?)
+			WHERE id = ?`, fmtTime(a.At), id); err != nil {
+			return fmt.Errorf("sandbox: record attempt: %w", err)
+		}
+		switch {
+		case a.Kind == AttemptForged:
+			return nil
+		case a.OK():
+			_, err := tx.ExecContext(ctx, `UPDATE sandbox_notifications SET status = 'delivered', next_attempt_at = NULL
+				WHERE id = ? AND status IN ('pending', 'failed')`, id)
+			return err
+		case a.Kind != AttemptScheduled:
+			// A failed hand-made attempt leaves the schedule alone.
+			return nil
+		}
+		var scheduled int
+		var first string
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sandbox_attempts WHERE notification_id = n.id AND kind = 'scheduled'),
+			n.first_attempt_at FROM sandbox_notifications n WHERE n.id = ?`, id).Scan(&scheduled, &first); err != nil {
+			return fmt.Errorf("sandbox: record attempt: %w", err)
+		}
+		next := a.At.Add(s.schedule[min(scheduled, len(s.schedule)-1)])
+		if next.After(parseTime(first).Add(s.giveUpAfter)) {
+			_, err := tx.ExecContext(ctx, `UPDATE sandbox_notifications SET status = 'failed', next_attempt_at = NULL
+				WHERE id = ? AND status = 'pending'`, id)
+			return err
+		}
+		// status = 'pending': a resend may have succeeded meanwhile.
+		_, err := tx.ExecContext(ctx, `UPDATE sandbox_notifications SET next_attempt_at = ? WHERE id = ? AND status = 'pending'`,
+			fmtTime(next), id)
+		return err
+	})
+}
+
+// Resend sends notification id once more now, outside the schedule. A
+// success ends its retries; a failure leaves the schedule as it was. A forged
+// notification is sent forged again.
+func (s *Sandbox) Resend(ctx context.Context, id string) (Attempt, error) {
+	n, err := s.Notification(ctx, id)
+	if err != nil {
+		return Attempt{}, err
+	}
+	if n.NotifyURL == "" {
+		return Attempt{}, ErrNoNotifyURL
+	}
+	kind, key := AttemptResend, s.id.platformKey
+	if n.Status == NotificationForged {
+		kind, key = AttemptForged, s.id.forgerKey
+	}
+	a, ok := s.attempt(ctx, n, kind, s.now(), key)
+	if !ok {
+		return a, ctx.Err()
+	}
+	return a, s.record(ctx, id, a)
+}
+
+// Duplicate sends notification id twice at once (same id, same body), as
+// WeChat Pay may: the receiver must apply it once and answer both.
+func (s *Sandbox) Duplicate(ctx context.Context, id string) ([]Attempt, error) {
+	n, err := s.Notification(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if n.NotifyURL == "" {
+		return nil, ErrNoNotifyURL
+	}
+	now := s.now()
+	out := make([]Attempt, 2)
+	oks := make([]bool, 2)
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Go(func() { out[i], oks[i] = s.attempt(ctx, n, AttemptDuplicate, now, s.id.platformKey) })
+	}
+	wg.Wait()
+	for i, a := range out {
+		if !oks[i] {
+			return out, ctx.Err()
+		}
+		if err := s.record(ctx, id, a); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// SendForged sends, once, a notification for code's current state (open
+// unless it is UNAVAILABLE) that is encrypted correctly and names the right
+// public key id but is signed with another key: the receiver must refuse it.
+func (s *Sandbox) SendForged(ctx context.Context, code string) (Attempt, error) {
+	a, err := s.Authorization(ctx, code)
+	if err != nil {
+		return Attempt{}, err
+	}
+	if a.NotifyURL == "" {
+		return Attempt{}, ErrNoNotifyURL
+	}
+	now := s.now()
+	event := eventOpen
+	if a.State == StateUnavailable {
+		event = eventClose
+	}
+	if a.OpenID == "" {
+		a.OpenID = "o" + randString(27, alnum+"_-")
+	}
+	if a.SuccessTime.IsZero() {
+		a.SuccessTime = now
+	}
+	st, err := s.Settings(ctx)
+	if err != nil {
+		return Attempt{}, err
+	}
+	id, plaintext, body, err := s.buildNotification(a, event, now, st.ExampleSpelling)
+	if err != nil {
+		return Attempt{}, err
+	}
+	if _, err := s.db.Write.ExecContext(ctx, `INSERT INTO sandbox_notifications
+		(id, authorization_code, event_type, notify_url, plaintext, body, status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, 'forged', ?)`, id, code, event, a.NotifyURL, string(plaintext), string(body), fmtTime(now)); err != nil {
+		return Attempt{}, fmt.Errorf("sandbox: forged notification: %w", err)
+	}
+	n := Notification{ID: id, NotifyURL: a.NotifyURL, Body: string(body)}
+	at, ok := s.attempt(ctx, n, AttemptForged, now, s.id.forgerKey)
+	if !ok {
+		return at, ctx.Err()
+	}
+	return at, s.record(ctx, id, at)
+}
+
+// Notification returns one notification with its attempts.
+func (s *Sandbox) Notification(ctx context.Context, id string) (Notification, error) {
+	ns, err := s.notifications(ctx, `n.id = ?`, `n.id`, id)
+	if err != nil {
+		return Notification{}, err
+	}
+	if len(ns) == 0 {
+		return Notification{}, ErrNotFound
+	}
+	return ns[0], nil
+}
+
+// Notifications returns code's notifications (every one when code is ""),
+// newest first, each with its attempts.
+func (s *Sandbox) Notifications(ctx context.Context, code string) ([]Notification, error) {
+	if code == "" {
+		return s.notifications(ctx, `1`, `n.created_at DESC, n.id`)
+	}
+	return s.notifications(ctx, `n.authorization_code = ?`, `n.created_at DESC, n.id`, code)
+}
+
+// notifications lists the notifications matching the SQL condition filter
+// (over n, with args), ordered by order, each with its attempts.
+func (s *Sandbox) notifications(ctx context.Context, filter, order string, args ...any) ([]Notification, error) {
+	tx, err := s.db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: list notifications: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT n.id, n.authorization_code, n.event_type, n.notify_url, n.status,
+		n.plaintext, n.body, n.created_at, n.first_attempt_at, n.next_attempt_at FROM sandbox_notifications n
+		WHERE `+filter+` ORDER BY `+order, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: list notifications: %w", err)
+	}
+	var out []Notification
+	index := map[string]int{}
+	for rows.Next() {
+		var n Notification
+		var created string
+		var first, next sql.NullString
+		if err := rows.Scan(&n.ID, &n.AuthorizationCode, &n.EventType, &n.NotifyURL, &n.Status, &n.Plaintext, &n.Body,
+			&created, &first, &next); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sandbox: list notifications: %w", err)
+		}
+		n.CreatedAt, n.FirstAttemptAt, n.NextAttemptAt = parseTime(created), parseNullTime(first), parseNullTime(next)
+		index[n.ID] = len(out)
+		out = append(out, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sandbox: list notifications: %w", err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	// One query for every attempt of the listed notifications (the sandbox's
+	// tables stay small), in the same snapshot.
+	arows, err := tx.QueryContext(ctx, `SELECT a.notification_id, a.at, a.kind, a.status_code, a.error, a.duration_ms
+		FROM sandbox_attempts a JOIN sandbox_notifications n ON n.id = a.notification_id
+		WHERE `+filter+` ORDER BY a.id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: list attempts: %w", err)
+	}
+	defer arows.Close()
+	for arows.Next() {
+		var id, at string
+		var a Attempt
+		var ms int64
+		if err := arows.Scan(&id, &at, &a.Kind, &a.StatusCode, &a.Error, &ms); err != nil {
+			return nil, fmt.Errorf("sandbox: list attempts: %w", err)
+		}
+		a.At, a.Duration = parseTime(at), time.Duration(ms)*time.Millisecond
+		if i, ok := index[id]; ok {
+			out[i].Attempts = append(out[i].Attempts, a)
+		}
+	}
+	return out, arows.Err()
+}

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Link is an authorization link handed to a user: a pre-authorization's
+// token behind an unguessable landing URL.
+type Link struct {
+	ID                int64
+	Slug              string
+	SubMerchantID     int64
+	SubMchID          string // joined from sub_merchants
+	SubAppID          string // joined from sub_merchants
+	SubMerchantName   string // joined from sub_merchants
+	AuthorizationCode string
+	Token             string
+	TokenExpiresAt    time.Time
+	NotifyURL         string
+	CreatedBy         int64
+	CreatedByName     string // joined from users
+	CreatedAt         time.Time
+	Opens             int
+	LastOpenedAt      *time.Time
+	State             string // joined from authorizations; "" if unknown
+}
+
+const linkSelect = `SELECT l.id, l.slug, l.sub_merchant_id, m.sub_mchid, m.sub_appid, m.name, l.authorization_code, l.token, l.token_expires_at,
+	l.notify_url, coalesce(l.created_by, 0), coalesce(u.username, ''), l.created_at, l.opens, l.last_opened_at, coalesce(a.state, '')
+	FROM links l
+	JOIN sub_merchants m ON m.id = l.sub_merchant_id
+	LEFT JOIN users u ON u.id = l.created_by
+	LEFT JOIN authorizations a ON a.authorization_code = l.authorization_code`
+
+func scanLink(row interface{ Scan(...any) error }) (*Link, error) {
+	var l Link
+	var expires, created string
+	var opened sql.NullString
+	if err := row.Scan(&l.ID, &l.Slug, &l.SubMerchantID, &l.SubMchID, &l.SubAppID, &l.SubMerchantName, &l.AuthorizationCode, &l.Token, &expires,
+		&l.NotifyURL, &l.CreatedBy, &l.CreatedByName, &created, &l.Opens, &opened, &l.State); err != nil {
+		return nil, err
+	}
+	l.TokenExpiresAt, l.CreatedAt, l.LastOpenedAt = parseTime(expires), parseTime(created), parseTimePtr(opened)
+	return &l, nil
+}
+
+// CreateLink stores a link and the authorization it started (UNBINDUSER).
+// A reused authorization_code or slug is ErrConflict.
+func (db *DB) CreateLink(ctx context.Context, l Link) (*Link, error) {
+	var out *Link
+	err := db.update(ctx, func(tx *Tx) error {
+		var createdBy any
+		if l.CreatedBy != 0 {
+			createdBy = l.CreatedBy
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO links (slug, sub_merchant_id, authorization_code, token, token_expires_at, notify_url, created_by, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			l.Slug, l.SubMerchantID, l.AuthorizationCode, l.Token, fmtTime(l.TokenExpiresAt), l.NotifyURL, createdBy, fmtTime(tx.now))
+		if isUnique(err) {
+			return fmt.Errorf("store: create link %s: %w", l.AuthorizationCode, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("store: create link: %w", err)
+		}
+		id, _ := res.LastInsertId()
+		var subMchID string
+		if err := tx.QueryRowContext(ctx, `SELECT sub_mchid FROM sub_merchants WHERE id = ?`, l.SubMerchantID).Scan(&subMchID); err != nil {
+			return fmt.Errorf("store: create link: %w", err)
+		}
+		if _, err := saveAuthorization(ctx, tx, Authorization{AuthorizationCode: l.AuthorizationCode, SubMchID: subMchID,
+			State: StateUnbindUser, StateTime: tx.now, Source: "preauthorize"}); err != nil {
+			return err
+		}
+		out, err = findLink(ctx, tx, "l.id = ?", id)
+		return err
+	})
+	return out, err
+}
+
+// RenewLink stores a new token for a link.
+func (db *DB) RenewLink(ctx context.Context, id int64, token string, expires time.Time) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE links SET token = ?, token_expires_at = ?, reconciled_at = NULL WHERE id = ?`, token, fmtTime(expires), id)
+		if err != nil {
+			return fmt.Errorf("store: renew link: %w", err)
+		}
+		return nil
+	})
+}
+
+// LinkOpened counts an open of the landing page.
+func (db *DB) LinkOpened(ctx context.Context, id int64) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE links SET opens = opens + 1, last_opened_at = ? WHERE id = ?`, fmtTime(tx.now), id)
+		if err != nil {
+			return fmt.Errorf("store: link opened: %w", err)
+		}
+		return nil
+	})
+}
+
+// LinkByID finds a link by id.
+func (db *DB) LinkByID(ctx context.Context, id int64) (*Link, error) {
+	return findLink(ctx, db.Read, "l.id = ?", id)
+}
+
+// LinkBySlug finds a link by its landing slug.
+func (db *DB) LinkBySlug(ctx context.Context, slug string) (*Link, error) {
+	return findLink(ctx, db.Read, "l.slug = ?", slug)
+}
+
+// LinkByCode finds a link by its authorization_code.
+func (db *DB) LinkByCode(ctx context.Context, code string) (*Link, error) {
+	return findLink(ctx, db.Read, "l.authorization_code = ?", code)
+}
+
+func findLink(ctx context.Context, q querier, where string, args ...any) (*Link, error) {
+	l, err := scanLink(q.QueryRowContext(ctx, linkSelect+` WHERE `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: find link: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: find link: %w", err)
+	}
+	return l, nil
+}
+
+// LinkFilter narrows the link list; Before is the keyset cursor.
+type LinkFilter struct {
+	SubMchID  string
+	State     string
+	CreatedBy string // username
+	Before    int64
+	Limit     int
+}
+
+// Links lists links, newest first.
+func (db *DB) Links(ctx context.Context, f LinkFilter) ([]Link, error) {
+	var where []string
+	var args []any
+	if f.SubMchID != "" {
+		where, args = append(where, "m.sub_mchid = ?"), append(args, f.SubMchID)
+	}
+	if f.State != "" {
+		where, args = append(where, "coalesce(a.state, '') = ?"), append(args, f.State)
+	}
+	if f.CreatedBy != "" {
+		where, args = append(where, "u.username = ?"), append(args, f.CreatedBy)
+	}
+	if f.Before > 0 {
+		where, args = append(where, "l.id < ?"), append(args, f.Before)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	q := linkSelect
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY l.id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list links: %w", err)
+	}
+	defer rows.Close()
+	var out []Link
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list links: %w", err)
+		}
+		out = append(out, *l)
+	}
+	return out, rows.Err()
+}
+
+// LinksToReconcile lists links whose token expired before `expiredBefore`,
+// whose authorization is still UNBINDUSER (no notification came), and that
+// were not reconciled since.
+func (db *DB) LinksToReconcile(ctx context.Context, expiredBefore time.Time, limit int) ([]Link, error) {
+	rows, err := db.Read.QueryContext(ctx, linkSelect+` WHERE l.token_expires_at < ? AND l.reconciled_at IS NULL AND coalesce(a.state, '') = ? ORDER BY l.id LIMIT ?`,
+		fmtTime(expiredBefore), StateUnbindUser, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: links to reconcile: %w", err)
+	}
+	defer rows.Close()
+	var out []Link
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *l)
+	}
+	return out, rows.Err()
+}
+
+// MarkLinkReconciled records that a link's authorization was queried.
+func (db *DB) MarkLinkReconciled(ctx context.Context, id int64) error {
+	return db.update(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE links SET reconciled_at = ? WHERE id = ?`, fmtTime(tx.now), id)
+		return err
+	})
+}

@@ -1,0 +1,348 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payscore-console/payscore-console/store"
+)
+
+func openTestDB(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func mustSubMerchant(t *testing.T, db *store.DB, subMchID string) *store.SubMerchant {
+	t.Helper()
+	m, err := db.CreateSubMerchant(context.Background(), store.SubMerchant{SubMchID: subMchID, Name: "Shop " + subMchID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func notification(id, event, code string, at time.Time) store.Notification {
+	return store.Notification{NotificationID: id, EventType: event, AuthorizationCode: code, SubMchID: "1900000001",
+		OpenID: "o-user", OpenOrCloseTime: at, Envelope: []byte(`{}`), Payload: []byte(`{}`), RemoteAddr: "127.0.0.1"}
+}
+
+func TestRecordNotification(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+
+	t.Run("ConcurrentDuplicatesRecordOnce", func(t *testing.T) {
+		db := openTestDB(t)
+		var wg sync.WaitGroup
+		outcomes := make(chan string, 50)
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				o, err := db.RecordNotification(ctx, notification("EV-1", store.EventOpen, "CODE1", t0))
+				if err != nil {
+					t.Error(err)
+				}
+				outcomes <- o
+			}()
+		}
+		wg.Wait()
+		close(outcomes)
+		counts := map[string]int{}
+		for o := range outcomes {
+			counts[o]++
+		}
+		if got, want := counts[store.OutcomeAccepted], 1; got != want {
+			t.Errorf("accepted = %d, want %d (%v)", got, want, counts)
+		}
+		if got, want := counts[store.OutcomeDuplicate], 49; got != want {
+			t.Errorf("duplicates = %d, want %d", got, want)
+		}
+		cbs, err := db.Callbacks(ctx, store.CallbackFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cbs) != 1 || cbs[0].Deliveries != 50 {
+			t.Fatalf("callbacks = %+v, want one with 50 deliveries", cbs)
+		}
+		_, deliveries, err := db.CallbackByID(ctx, cbs[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(deliveries), 50; got != want {
+			t.Errorf("deliveries = %d, want %d", got, want)
+		}
+	})
+
+	t.Run("OlderCloseLeavesNewerOpen", func(t *testing.T) {
+		db := openTestDB(t)
+		if o, err := db.RecordNotification(ctx, notification("EV-open", store.EventOpen, "CODE2", t0.Add(time.Minute))); err != nil || o != store.OutcomeAccepted {
+			t.Fatalf("open: %q, %v", o, err)
+		}
+		o, err := db.RecordNotification(ctx, notification("EV-close-old", store.EventClose, "CODE2", t0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := o, store.OutcomeStale; got != want {
+			t.Errorf("outcome = %q, want %q", got, want)
+		}
+		a, err := db.AuthorizationByCode(ctx, "CODE2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := a.State, store.StateAvailable; got != want {
+			t.Errorf("state = %q, want %q", got, want)
+		}
+		if a.OpenID != "o-user" || a.SuccessTime == nil || !a.SuccessTime.Equal(t0.Add(time.Minute)) {
+			t.Errorf("authorization = %+v", a)
+		}
+	})
+
+	t.Run("NewerCloseWins", func(t *testing.T) {
+		db := openTestDB(t)
+		for _, n := range []store.Notification{
+			notification("EV-a", store.EventOpen, "CODE3", t0),
+			notification("EV-b", store.EventClose, "CODE3", t0.Add(time.Hour)),
+		} {
+			if _, err := db.RecordNotification(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, err := db.AuthorizationByCode(ctx, "CODE3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.State != store.StateUnavailable || a.CancelTime == nil || a.SuccessTime == nil {
+			t.Errorf("authorization = %+v, want UNAVAILABLE with both times", a)
+		}
+	})
+
+	t.Run("FailsWhenClosed", func(t *testing.T) {
+		db := openTestDB(t)
+		db.Close()
+		if _, err := db.RecordNotification(ctx, notification("EV-x", store.EventOpen, "C", t0)); err == nil {
+			t.Fatal("recorded into a closed database")
+		}
+	})
+}
+
+func TestCallbackFilters(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	for i := range 30 {
+		ev := store.EventOpen
+		if i%3 == 0 {
+			ev = store.EventClose
+		}
+		if _, err := db.RecordNotification(ctx, notification(fmt.Sprintf("EV-%02d", i), ev, fmt.Sprintf("C%d", i%5), t0.Add(time.Duration(i)*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.RecordNotification(ctx, notification("EV-05", store.EventOpen, "C0", t0)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    store.CallbackFilter
+		want int
+	}{
+		{"All", store.CallbackFilter{Limit: 100}, 30},
+		{"EventType", store.CallbackFilter{EventType: store.EventClose, Limit: 100}, 10},
+		{"Code", store.CallbackFilter{AuthorizationCode: "C1", Limit: 100}, 6},
+		{"Duplicates", store.CallbackFilter{Outcome: store.OutcomeDuplicate, Limit: 100}, 1},
+		{"OpenID", store.CallbackFilter{OpenID: "o-user", Limit: 100}, 30},
+		{"OpenIDOther", store.CallbackFilter{OpenID: "nobody", Limit: 100}, 0},
+		{"Page", store.CallbackFilter{Limit: 7}, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := db.Callbacks(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tt.want {
+				t.Errorf("got %d rows, want %d", len(got), tt.want)
+			}
+			for i := 1; i < len(got); i++ {
+				if got[i].ID >= got[i-1].ID {
+					t.Fatalf("not newest first at %d", i)
+				}
+			}
+		})
+	}
+	t.Run("KeysetPagesCoverAllOnce", func(t *testing.T) {
+		seen := map[int64]bool{}
+		var before int64
+		for {
+			page, err := db.Callbacks(ctx, store.CallbackFilter{Before: before, Limit: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, cb := range page {
+				if seen[cb.ID] {
+					t.Fatalf("row %d twice", cb.ID)
+				}
+				seen[cb.ID] = true
+			}
+			before = page[len(page)-1].ID
+		}
+		if got, want := len(seen), 30; got != want {
+			t.Errorf("pages covered %d rows, want %d", got, want)
+		}
+	})
+}
+
+func TestRefusalsBounded(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	for i := range store.MaxRefusals + 300 {
+		if err := db.RecordRefusal(ctx, store.Refusal{Reason: "bad_signature", NotificationID: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := db.Read.QueryRow(`SELECT count(*) FROM callback_refusals`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n > store.MaxRefusals+100 || n < store.MaxRefusals {
+		t.Errorf("kept %d refusals, want about %d", n, store.MaxRefusals)
+	}
+	latest, err := db.Refusals(ctx, 0, 1)
+	if err != nil || len(latest) != 1 || latest[0].NotificationID != fmt.Sprint(store.MaxRefusals+299) {
+		t.Errorf("newest refusal = %+v, %v", latest, err)
+	}
+}
+
+func TestTerminationsOnePending(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	term := store.Termination{AuthorizationCode: "C1", SubMchID: "1900000001", Reason: "用户要求"}
+	id, err := db.BeginTermination(ctx, term, store.AuditEntry{Action: "terminate.request", Target: "C1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.BeginTermination(ctx, term, store.AuditEntry{Action: "terminate.request", Target: "C1"}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second pending termination: err = %v, want ErrConflict", err)
+	}
+	pending, err := db.PendingTerminations(ctx)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending = %v, %v", pending, err)
+	}
+	if err := db.FinishTermination(ctx, id, store.TerminationSucceeded, "REQ-1", "", "", store.AuditEntry{Action: "terminate.result", Target: "C1", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.AuthorizationByCode(ctx, "C1")
+	if err != nil || a.State != store.StateUnavailable {
+		t.Fatalf("authorization after termination = %+v, %v", a, err)
+	}
+	if _, err := db.BeginTermination(ctx, term, store.AuditEntry{Action: "terminate.request", Target: "C1"}); err != nil {
+		t.Fatalf("a new termination after the first finished: %v", err)
+	}
+	entries, err := db.AuditLog(ctx, store.AuditFilter{Target: "C1"})
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("audit entries = %d, %v; want 3", len(entries), err)
+	}
+}
+
+func TestLinksAndAuthorizations(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	m := mustSubMerchant(t, db, "1900000001")
+	if _, err := db.CreateSubMerchant(ctx, store.SubMerchant{SubMchID: "1900000001", Name: "dup"}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate sub_mchid: %v", err)
+	}
+	l, err := db.CreateLink(ctx, store.Link{Slug: "s1", SubMerchantID: m.ID, AuthorizationCode: "CODE-1", Token: "tok",
+		TokenExpiresAt: time.Now().Add(time.Hour), NotifyURL: "https://example.com/notify/payscore"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.State != store.StateUnbindUser || l.SubMchID != "1900000001" {
+		t.Errorf("link = %+v", l)
+	}
+	if _, err := db.CreateLink(ctx, store.Link{Slug: "s2", SubMerchantID: m.ID, AuthorizationCode: "CODE-1", Token: "t", TokenExpiresAt: time.Now()}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("reused code: %v", err)
+	}
+	got, err := db.LinkBySlug(ctx, "s1")
+	if err != nil || got.ID != l.ID {
+		t.Fatalf("by slug: %+v, %v", got, err)
+	}
+	if err := db.LinkOpened(ctx, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.LinkByID(ctx, l.ID); got.Opens != 1 || got.LastOpenedAt == nil {
+		t.Errorf("opens = %d", got.Opens)
+	}
+	list, err := db.Links(ctx, store.LinkFilter{State: store.StateUnbindUser})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("links by state: %d, %v", len(list), err)
+	}
+	recon, err := db.LinksToReconcile(ctx, time.Now().Add(2*time.Hour), 10)
+	if err != nil || len(recon) != 1 {
+		t.Fatalf("links to reconcile: %d, %v", len(recon), err)
+	}
+}
+
+// TestWritersBesideReaders: 50 goroutines × 100 writes beside readers, and
+// never "database is locked".
+func TestWritersBesideReaders(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := db.Callbacks(ctx, store.CallbackFilter{Limit: 20}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	var writers sync.WaitGroup
+	for g := range 50 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := range 100 {
+				var err error
+				if i%2 == 0 {
+					_, err = db.RecordNotification(ctx, notification(fmt.Sprintf("EV-%d-%d", g, i), store.EventOpen, fmt.Sprintf("C%d", g), time.Now()))
+				} else {
+					err = db.Audit(ctx, store.AuditEntry{Action: "test", Target: fmt.Sprint(g)})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	writers.Wait()
+	close(stop)
+	wg.Wait()
+	var n int
+	if err := db.Read.QueryRow(`SELECT count(*) FROM callbacks`).Scan(&n); err != nil || n != 2500 {
+		t.Fatalf("callbacks = %d, %v; want 2500", n, err)
+	}
+}

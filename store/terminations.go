@@ -1,0 +1,116 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Termination statuses.
+const (
+	TerminationPending   = "pending"
+	TerminationSucceeded = "succeeded"
+	TerminationFailed    = "failed"
+)
+
+// Termination is a request to end an authorization: written as pending
+// before WeChat Pay is called, finished with the result after.
+type Termination struct {
+	ID                int64
+	AuthorizationCode string
+	SubMchID          string
+	Reason            string
+	Status            string
+	RequestID         string
+	ErrorCode         string
+	ErrorMessage      string
+	UserID            int64
+	Username          string
+	CreatedAt         time.Time
+	FinishedAt        *time.Time
+}
+
+// BeginTermination records the intent and its audit entry. A second one
+// for the same code while one is pending is ErrConflict: no second call.
+func (db *DB) BeginTermination(ctx context.Context, t Termination, audit AuditEntry) (int64, error) {
+	var id int64
+	err := db.update(ctx, func(tx *Tx) error {
+		var uid any
+		if t.UserID != 0 {
+			uid = t.UserID
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO terminations (authorization_code, sub_mchid, reason, status, user_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			t.AuthorizationCode, t.SubMchID, t.Reason, TerminationPending, uid, fmtTime(tx.now))
+		if isUnique(err) {
+			return fmt.Errorf("store: termination of %s already in flight: %w", t.AuthorizationCode, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("store: begin termination: %w", err)
+		}
+		id, _ = res.LastInsertId()
+		return insertAudit(ctx, tx, audit)
+	})
+	return id, err
+}
+
+// FinishTermination records the result and its audit entry; on success
+// the authorization becomes UNAVAILABLE.
+func (db *DB) FinishTermination(ctx context.Context, id int64, status, requestID, errCode, errMsg string, audit AuditEntry) error {
+	return db.update(ctx, func(tx *Tx) error {
+		var code, sub string
+		if err := tx.QueryRowContext(ctx, `SELECT authorization_code, sub_mchid FROM terminations WHERE id = ?`, id).Scan(&code, &sub); err != nil {
+			return fmt.Errorf("store: finish termination: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE terminations SET status = ?, request_id = ?, error_code = ?, error_message = ?, finished_at = ? WHERE id = ?`,
+			status, requestID, errCode, errMsg, fmtTime(tx.now), id); err != nil {
+			return fmt.Errorf("store: finish termination: %w", err)
+		}
+		if status == TerminationSucceeded {
+			now := tx.now
+			if _, err := saveAuthorization(ctx, tx, Authorization{AuthorizationCode: code, SubMchID: sub, State: StateUnavailable,
+				CancelTime: &now, StateTime: now, Source: "terminate"}); err != nil {
+				return err
+			}
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// PendingTerminations lists terminations left pending (by a crash).
+func (db *DB) PendingTerminations(ctx context.Context) ([]Termination, error) {
+	return db.terminations(ctx, `WHERE t.status = ? ORDER BY t.id`, TerminationPending)
+}
+
+// TerminationsByCode lists an authorization's terminations, newest first.
+func (db *DB) TerminationsByCode(ctx context.Context, code string) ([]Termination, error) {
+	return db.terminations(ctx, `WHERE t.authorization_code = ? ORDER BY t.id DESC`, code)
+}
+
+// RecentTerminations lists terminations since a time, newest first.
+func (db *DB) RecentTerminations(ctx context.Context, since time.Time, limit int) ([]Termination, error) {
+	return db.terminations(ctx, `WHERE t.created_at >= ? ORDER BY t.id DESC LIMIT ?`, fmtTime(since), limit)
+}
+
+func (db *DB) terminations(ctx context.Context, tail string, args ...any) ([]Termination, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT t.id, t.authorization_code, t.sub_mchid, t.reason, t.status, t.request_id, t.error_code, t.error_message,
+		coalesce(t.user_id, 0), coalesce(u.username, ''), t.created_at, t.finished_at
+		FROM terminations t LEFT JOIN users u ON u.id = t.user_id `+tail, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: terminations: %w", err)
+	}
+	defer rows.Close()
+	var out []Termination
+	for rows.Next() {
+		var t Termination
+		var created string
+		var finished sql.NullString
+		if err := rows.Scan(&t.ID, &t.AuthorizationCode, &t.SubMchID, &t.Reason, &t.Status, &t.RequestID, &t.ErrorCode, &t.ErrorMessage,
+			&t.UserID, &t.Username, &created, &finished); err != nil {
+			return nil, err
+		}
+		t.CreatedAt, t.FinishedAt = parseTime(created), parseTimePtr(finished)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
