@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -105,32 +104,18 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	if err := bootstrapAdmin(ctx, db, cfg, logger); err != nil {
 		return err
 	}
-	sessionKey, err := sessionKey(ctx, db, cfg)
-	if err != nil {
-		return err
-	}
-	base, _ := url.Parse(cfg.BaseURL)
-	trust, err := parseCIDRs(cfg.TrustProxy)
-	if err != nil {
-		return fmt.Errorf("TRUST_PROXY: %w", err)
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	h := handlers.New(handlers.Deps{
-		Store:      db,
-		Sessions:   handlers.NewSessionStore(db, sessionKey, base.Scheme == "https", time.Now),
-		Logger:     logger,
-		BaseURL:    base,
-		Sandbox:    cfg.Sandbox(),
-		TrustProxy: trust,
-		Registry:   reg,
-	})
-	e := h.Echo()
+	a, err := wire(ctx, cfg, db, logger, reg, loopbackURL(ln))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	e := a.handler.Echo()
 	srv := &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -140,6 +125,9 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	go sweepSessions(ctx, db, logger)
+	if a.sandbox != nil {
+		go a.sandbox.Run(ctx)
+	}
 	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "db", cfg.DBPath, "sandbox", cfg.Sandbox())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

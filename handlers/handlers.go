@@ -12,12 +12,18 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/store"
 )
 
-// Store is what the handlers need from the database.
+// Store is what the handlers need from the database: one small interface
+// per screen, declared beside it.
 type Store interface {
 	SessionDB
+	NotifyStore
+	LinkStore
+	SupportStore
+	LogStore
 	Ping(ctx context.Context) error
 	UserByID(ctx context.Context, id int64) (*store.User, error)
 	UserByUsername(ctx context.Context, username string) (*store.User, error)
@@ -50,12 +56,37 @@ type Deps struct {
 	TrustProxy []*net.IPNet
 	// Registry collects the console's metrics; /metrics serves it.
 	Registry *prometheus.Registry
+	// Receiver configures POST /notify/payscore.
+	Receiver Receiver
+	// PayScore calls WeChat Pay (or the sandbox: handlers cannot tell).
+	PayScore PayScore
+	// JSSDK signs wx.config for the landing page.
+	JSSDK JSSDK
+	// JSSDKURL is the JS-SDK script the landing page loads (WECHAT_JSSDK_URL).
+	JSSDKURL string
+	// CodePrefix starts generated authorization codes.
+	CodePrefix string
+	// RequireHTTPSNotify is true in live mode: WeChat Pay only notifies https.
+	RequireHTTPSNotify bool
+}
+
+// PayScore is the WeChat Pay Score API (payscore.Client).
+type PayScore interface {
+	PreAuthorize(ctx context.Context, req payscore.PreAuthorizeRequest) (payscore.PreAuthorizeResult, error)
+	Query(ctx context.Context, req payscore.QueryRequest) (*payscore.Authorization, error)
+	Terminate(ctx context.Context, req payscore.TerminateRequest) (string, error)
+}
+
+// JSSDK signs the JS-SDK configuration for a page URL (payscore.TicketSource).
+type JSSDK interface {
+	Config(ctx context.Context, url string) (payscore.JSConfig, error)
 }
 
 // Handler serves the console.
 type Handler struct {
 	Deps
-	metrics *httpMetrics
+	metrics       *httpMetrics
+	notifyMetrics *notifyMetrics
 }
 
 // New builds the handlers.
@@ -69,7 +100,7 @@ func New(d Deps) *Handler {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	return &Handler{Deps: d, metrics: newHTTPMetrics(d.Registry)}
+	return &Handler{Deps: d, metrics: newHTTPMetrics(d.Registry), notifyMetrics: newNotifyMetrics(d.Registry)}
 }
 
 // secure reports whether the console is served over https.

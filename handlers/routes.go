@@ -41,6 +41,7 @@ func (h *Handler) routes() []route {
 		{method: http.MethodGet, path: "/users", roles: admin, handler: h.users, nav: "nav.users"},
 		{method: http.MethodPost, path: "/users", roles: admin, handler: h.createUser},
 		{method: http.MethodPost, path: "/users/:id", roles: admin, handler: h.updateUser},
+		{method: http.MethodPost, path: "/notify/payscore", roles: public, handler: h.notify},
 		{method: http.MethodGet, path: "/healthz", roles: public, handler: h.healthz},
 		{method: http.MethodGet, path: "/metrics", roles: public, handler: h.metricsPage},
 	}

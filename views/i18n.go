@@ -51,8 +51,25 @@ func Tr(lang, key string) string {
 
 type entry struct{ zh, en string }
 
-// catalog holds every string the console shows, in both languages.
-var catalog = map[string]entry{
+// catalog holds every string the console shows, in both languages. Each
+// screen keeps its strings beside its components; keys must not repeat.
+var catalog = merge(coreStrings, linkStrings, supportStrings, logStrings)
+
+func merge(parts ...map[string]entry) map[string]entry {
+	out := map[string]entry{}
+	for _, part := range parts {
+		for k, v := range part {
+			if _, dup := out[k]; dup {
+				panic("views: catalog key defined twice: " + k)
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// coreStrings are the layout's, sign-in's and users' strings.
+var coreStrings = map[string]entry{
 	"app.name":           {"支付分授权控制台", "Pay Score Console"},
 	"sandbox.banner":     {"沙箱模式：所有微信支付调用均由内置模拟器应答，数据仅供演示", "SANDBOX mode: every WeChat Pay call is answered by the built-in simulator; data is for demonstration only"},
 	"nav.overview":       {"概览", "Overview"},

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/payscore-console/payscore-console/handlers"
+	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/sandbox"
+	"github.com/payscore-console/payscore-console/store"
+)
+
+// app is the wired console: its handlers and the background work that runs
+// beside them.
+type app struct {
+	handler *handlers.Handler
+	sandbox *sandbox.Sandbox // nil in live mode
+	client  *payscore.Client
+}
+
+// wire builds the console for cfg. In sandbox mode the simulator is created
+// first and its credentials configure the very same client, verifier and
+// JS-SDK signing as live mode; the client reaches it over loopback at
+// selfURL (the listener), while browsers load its JS-SDK shim from BASE_URL.
+func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, reg *prometheus.Registry, selfURL string) (*app, error) {
+	base, _ := url.Parse(cfg.BaseURL)
+	trust, err := parseCIDRs(cfg.TrustProxy)
+	if err != nil {
+		return nil, fmt.Errorf("TRUST_PROXY: %w", err)
+	}
+	key, err := sessionKey(ctx, db, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pcfg := payscore.Config{
+		MchID: cfg.WeChatPayMchID, CertSerial: cfg.WeChatPayCertSerial, PrivateKey: cfg.privateKey,
+		APIv3Key: cfg.WeChatPayAPIv3Key, PublicKey: cfg.publicKey, PublicKeyID: cfg.WeChatPayPublicKeyID,
+		PlatformCerts: cfg.platformCerts, APIBase: strings.TrimRight(cfg.WeChatPayAPIBase, "/"),
+		ServiceID: cfg.PayscoreServiceID, ChannelID: cfg.PayscoreChannelID, AppID: cfg.PayscoreAppID,
+		RequireHTTPSNotify: !cfg.Sandbox(), Registerer: reg,
+	}
+	tcfg := payscore.TicketConfig{APIBase: strings.TrimRight(cfg.WeChatAPIBase, "/"), AppID: cfg.WeChatMPAppID, Secret: cfg.WeChatMPSecret}
+	jssdkURL := cfg.WeChatJSSDKURL
+	a := &app{}
+	var csrfExempt []string
+	if cfg.Sandbox() {
+		sb, err := sandbox.New(ctx, sandbox.Options{DB: db, Logger: logger.With("component", "sandbox"),
+			CSRFToken: func(c echo.Context) string { t, _ := c.Get("csrf").(string); return t }})
+		if err != nil {
+			return nil, err
+		}
+		cr := sb.Credentials()
+		pcfg.MchID, pcfg.CertSerial, pcfg.PrivateKey, pcfg.APIv3Key = cr.MchID, cr.CertSerial, cr.MerchantKey, cr.APIv3Key
+		pcfg.PublicKey, pcfg.PublicKeyID = cr.PublicKey, cr.PublicKeyID
+		pcfg.ServiceID, pcfg.ChannelID, pcfg.AppID = cr.ServiceID, cr.ChannelID, cr.AppID
+		pcfg.APIBase = selfURL + "/sandbox"
+		tcfg = payscore.TicketConfig{APIBase: selfURL + "/sandbox", AppID: cr.MPAppID, Secret: cr.MPSecret}
+		jssdkURL = strings.TrimRight(cfg.BaseURL, "/") + "/sandbox/jweixin.js"
+		csrfExempt = []string{"/sandbox/v3/", "/sandbox/jssdk/verify"}
+		a.sandbox = sb
+	}
+	client, err := payscore.NewClient(pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("payscore client: %w", err)
+	}
+	verifier, err := payscore.NewNotifyVerifier(pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("notification verifier: %w", err)
+	}
+	tickets, err := payscore.NewTicketSource(tcfg)
+	if err != nil {
+		return nil, fmt.Errorf("JS-SDK tickets: %w", err)
+	}
+	a.client = client
+	deps := handlers.Deps{
+		Store:              db,
+		Sessions:           handlers.NewSessionStore(db, key, base.Scheme == "https", time.Now),
+		Logger:             logger,
+		BaseURL:            base,
+		Sandbox:            cfg.Sandbox(),
+		CSRFExempt:         csrfExempt,
+		TrustProxy:         trust,
+		Registry:           reg,
+		Receiver:           handlers.Receiver{Parser: verifier, Store: db, MchID: pcfg.MchID, ServiceID: pcfg.ServiceID},
+		PayScore:           client,
+		JSSDK:              tickets,
+		JSSDKURL:           jssdkURL,
+		CodePrefix:         cfg.AuthorizationCodePrefix,
+		RequireHTTPSNotify: !cfg.Sandbox(),
+	}
+	if a.sandbox != nil {
+		deps.MountSandbox = a.sandbox.Mount
+	}
+	a.handler = handlers.New(deps)
+	return a, nil
+}
+
+// loopbackURL is how the console reaches itself: the listener's port on
+// the loopback address, whatever interface ADDR names.
+func loopbackURL(ln net.Listener) string {
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return "http://127.0.0.1:" + port
+}
