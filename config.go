@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
 )
@@ -41,7 +42,11 @@ type Config struct {
 	WeChatAPIBase           string
 	WeChatJSSDKURL          string
 	AuthorizationCodePrefix string
+	ReconcileEvery          string
+	ReconcileMaxAge         string
 
+	// Parsed by Validate.
+	reconcileEvery, reconcileMaxAge time.Duration
 	// Parsed in live mode by Validate.
 	privateKey    *rsa.PrivateKey
 	publicKey     *rsa.PublicKey
@@ -80,6 +85,8 @@ func (c *Config) settings() []setting {
 		{"WECHAT_API_BASE", &c.WeChatAPIBase, "https://api.weixin.qq.com", "official-account API host"},
 		{"WECHAT_JSSDK_URL", &c.WeChatJSSDKURL, "https://res.wx.qq.com/open/js/jweixin-1.5.0.js", "JS-SDK script the landing page loads"},
 		{"AUTHORIZATION_CODE_PREFIX", &c.AuthorizationCodePrefix, "PSC", "prefix of generated authorization codes"},
+		{"RECONCILE_EVERY", &c.ReconcileEvery, "5m", "how often to query authorizations whose notification may be lost"},
+		{"RECONCILE_MAX_AGE", &c.ReconcileMaxAge, "24h", "re-query an authorization whose state is older than this"},
 	}
 }
 
@@ -118,6 +125,17 @@ func (c *Config) Validate() error {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
 		errs = append(errs, fmt.Errorf("BASE_URL: %q is not an absolute http(s) URL without a query", c.BaseURL))
+	}
+	for _, d := range []struct {
+		env string
+		v   string
+		out *time.Duration
+	}{{"RECONCILE_EVERY", c.ReconcileEvery, &c.reconcileEvery}, {"RECONCILE_MAX_AGE", c.ReconcileMaxAge, &c.reconcileMaxAge}} {
+		dur, err := time.ParseDuration(d.v)
+		if err != nil || dur < time.Second {
+			errs = append(errs, fmt.Errorf("%s: %q is not a duration of at least 1s (e.g. 5m, 24h)", d.env, d.v))
+		}
+		*d.out = dur
 	}
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < 10 {
 		errs = append(errs, errors.New("ADMIN_PASSWORD: must be at least 10 characters"))

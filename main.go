@@ -28,7 +28,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -53,6 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, args, getenv, logger)
 	case "user":
 		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "seed-callbacks":
+		return seedCallbacks(ctx, args, getenv, stdout, stderr)
+	case "loadgen":
+		return loadgen(ctx, args, stdout, stderr)
 	case "demo-db":
 		return demoDB(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
@@ -69,7 +73,9 @@ const usage = `usage:
   payscore-console user add --username NAME --role ROLE   (password from stdin)
   payscore-console user passwd --username NAME            (password from stdin)
   payscore-console user disable --username NAME
-  payscore-console demo-db FILE             write a demo database at the latest migration`
+  payscore-console demo-db FILE             write a demo database at the latest migration
+  payscore-console seed-callbacks -n N       fill the callback log with N synthetic notifications
+  payscore-console loadgen [flags]          send signed notifications to a running sandbox console (-h lists flags)`
 
 func serve(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger) int {
 	cfg, err := LoadConfig(args, getenv)
@@ -128,6 +134,19 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	if a.sandbox != nil {
 		go a.sandbox.Run(ctx)
 	}
+	// Work that calls WeChat Pay starts once the server answers: in sandbox
+	// mode the simulator is reached through this very listener.
+	go func() {
+		if err := a.handler.ResolvePendingTerminations(ctx); err != nil {
+			logger.Error("resolve pending terminations", "err", err)
+		}
+		if a.sandbox != nil {
+			if err := seedSandboxDemo(ctx, a, db, logger); err != nil {
+				logger.Error("sandbox demo data", "err", err)
+			}
+		}
+		a.handler.RunReconciler(ctx, cfg.reconcileEvery, cfg.reconcileMaxAge)
+	}()
 	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "db", cfg.DBPath, "sandbox", cfg.Sandbox())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -244,4 +263,9 @@ func readPassword(stdin io.Reader) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// signalContext ends on SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }

@@ -64,7 +64,10 @@ func (h *Handler) login(c echo.Context) error {
 		return fail(views.T(ctx, "login.required"))
 	}
 	rctx := c.Request().Context()
-	if until, err := h.Store.LockedUntil(rctx, username); err != nil {
+	// The attempt is counted before the password is checked, in the same
+	// transaction as the lock check: guesses sent at once cannot all slip
+	// past the limit while the first ones are being checked.
+	if until, err := h.Store.LoginAttempt(rctx, username, MaxLoginFailures, LoginWindow, LockDuration); err != nil {
 		return errInternal(err)
 	} else if !until.IsZero() {
 		h.Logger.Warn("sign-in refused: locked", "username", username, "ip", c.RealIP())
@@ -83,7 +86,8 @@ func (h *Handler) login(c echo.Context) error {
 		return errInternal(err)
 	}
 	if user == nil || user.Disabled || !ok {
-		until, err := h.Store.LoginFailure(rctx, username, MaxLoginFailures, LoginWindow, LockDuration)
+		// This attempt is already counted; it may have locked the name.
+		until, err := h.Store.LockedUntil(rctx, username)
 		if err != nil {
 			return errInternal(err)
 		}

@@ -6,11 +6,14 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/store"
@@ -31,7 +34,6 @@ type Store interface {
 	CreateUser(ctx context.Context, username, passwordHash, role string) (*store.User, error)
 	UpdateUser(ctx context.Context, id int64, ch store.UserChange) (*store.User, error)
 	ReauthSession(ctx context.Context, idHash string) error
-	LoginFailure(ctx context.Context, username string, max int, window, lock time.Duration) (time.Time, error)
 	LockedUntil(ctx context.Context, username string) (time.Time, error)
 	LoginSuccess(ctx context.Context, username string) error
 	Audit(ctx context.Context, e store.AuditEntry) error
@@ -87,6 +89,9 @@ type Handler struct {
 	Deps
 	metrics       *httpMetrics
 	notifyMetrics *notifyMetrics
+	// loginLimit throttles POST /login per client IP; built once so that
+	// its counts persist across requests.
+	loginLimit echo.MiddlewareFunc
 }
 
 // New builds the handlers.
@@ -100,7 +105,16 @@ func New(d Deps) *Handler {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	return &Handler{Deps: d, metrics: newHTTPMetrics(d.Registry), notifyMetrics: newNotifyMetrics(d.Registry)}
+	h := &Handler{Deps: d, metrics: newHTTPMetrics(d.Registry), notifyMetrics: newNotifyMetrics(d.Registry)}
+	h.loginLimit = middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		// Keyed by RealIP, which believes X-Forwarded-For only from TRUST_PROXY.
+		Store:        middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{Rate: rate.Limit(1), Burst: 10}),
+		ErrorHandler: func(c echo.Context, err error) error { return &Error{Status: http.StatusForbidden, Err: err} },
+		DenyHandler: func(c echo.Context, id string, err error) error {
+			return &Error{Status: http.StatusTooManyRequests, Err: err}
+		},
+	})
+	return h
 }
 
 // secure reports whether the console is served over https.

@@ -71,7 +71,9 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 
 // exempt reports whether a path takes no CSRF token.
 func (h *Handler) exempt(path string) bool {
-	if path == "/notify/payscore" {
+	if path == "/notify/payscore" || strings.HasPrefix(path, "/h5/") {
+		// The receiver authenticates by signature; landing pages are
+		// public, read-only, and need no token cookie.
 		return true
 	}
 	for _, p := range h.CSRFExempt {

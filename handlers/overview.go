@@ -2,14 +2,58 @@ package handlers
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
 
+// How much the overview lists.
+const (
+	overviewLatestCallbacks   = 10
+	overviewTerminations      = 10
+	overviewTerminationWindow = 7 * 24 * time.Hour
+)
+
+// overview is the start page: figures from the store (each an index range
+// or one row), the latest callbacks and recent terminations.
 func (h *Handler) overview(c echo.Context) error {
 	ctx := h.langContext(c)
-	id := currentIdentity(c)
-	return h.render(c, http.StatusOK, views.OverviewPage(h.page(c, views.T(ctx, "overview.title")), views.OverviewView{Username: id.User.Username}))
+	rctx := c.Request().Context()
+	now := h.Now()
+	figures, err := h.Store.OverviewFigures(rctx, now, startOfDay(now))
+	if err != nil {
+		return errInternal(err)
+	}
+	latest, err := h.Store.Callbacks(rctx, store.CallbackFilter{Limit: overviewLatestCallbacks})
+	if err != nil {
+		return errInternal(err)
+	}
+	terms, err := h.Store.RecentTerminations(rctx, now.Add(-overviewTerminationWindow), overviewTerminations)
+	if err != nil {
+		return errInternal(err)
+	}
+	v := views.OverviewView{
+		Username:             currentIdentity(c).User.Username,
+		ActiveAuthorizations: figures.ActiveAuthorizations,
+		AwaitingUser:         figures.AwaitingUser,
+		Callbacks24h:         figures.Callbacks24h,
+		Refusals24h:          figures.Refusals24h,
+		TerminatedToday:      figures.TerminatedToday,
+	}
+	if currentIdentity(c).User.Role == store.RoleAdmin {
+		if v.Emergency, err = h.emergencyView(rctx); err != nil {
+			return errInternal(err)
+		}
+	}
+	for _, cb := range latest {
+		v.LatestCallbacks = append(v.LatestCallbacks, callbackRow(cb, "", 0))
+	}
+	for _, t := range terms {
+		v.RecentTerminations = append(v.RecentTerminations, views.TerminationRow{AuthorizationCode: t.AuthorizationCode, SubMchID: t.SubMchID,
+			Reason: t.Reason, Status: t.Status, Username: t.Username, RequestID: t.RequestID, CreatedAt: t.CreatedAt})
+	}
+	return h.render(c, http.StatusOK, views.OverviewPage(h.page(c, views.T(ctx, "overview.title")), v))
 }

@@ -39,21 +39,37 @@ func HashPassword(password string) (string, error) {
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
+// Bounds a stored hash's parameters must fall in. A damaged or foreign hash
+// must be an error: argon2 panics on t=0 or p=0, a huge m exhausts memory
+// (a fatal error, not a recoverable panic), and an empty key would compare
+// equal to any password's.
+const (
+	maxArgonMemory  = 1 << 20 // KiB: 1 GiB
+	maxArgonTime    = 16
+	minArgonSaltLen = 8
+	minArgonKeyLen  = 16
+)
+
 // CheckPassword reports whether password matches the PHC-format hash.
 func CheckPassword(hash, password string) (bool, error) {
 	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return false, errors.New("password: unknown hash format")
 	}
 	var version int
-	var m uint32
-	var t uint32
+	var m, t uint32
 	var p uint8
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil {
 		return false, fmt.Errorf("password: %w", err)
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false, fmt.Errorf("password: %w", err)
+	if version != argon2.Version {
+		return false, fmt.Errorf("password: argon2 version %d, want %d", version, argon2.Version)
+	}
+	if n, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || n != 3 {
+		return false, fmt.Errorf("password: parameters %q: %v", parts[3], err)
+	}
+	if t < 1 || t > maxArgonTime || p < 1 || m < 8*uint32(p) || m > maxArgonMemory {
+		return false, fmt.Errorf("password: parameters %q out of range", parts[3])
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
 	if err != nil {
@@ -62,6 +78,9 @@ func CheckPassword(hash, password string) (bool, error) {
 	want, err := base64.RawStdEncoding.DecodeString(parts[5])
 	if err != nil {
 		return false, fmt.Errorf("password: %w", err)
+	}
+	if len(salt) < minArgonSaltLen || len(want) < minArgonKeyLen {
+		return false, errors.New("password: salt or key too short")
 	}
 	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil

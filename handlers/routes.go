@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/payscore-console/payscore-console/static"
 	"github.com/payscore-console/payscore-console/views"
@@ -24,20 +23,32 @@ type route struct {
 
 // routes is the route table; it matches DESIGN.md's URL list.
 func (h *Handler) routes() []route {
-	loginLimit := middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		// Keyed by RealIP, which believes X-Forwarded-For only from TRUST_PROXY.
-		Store:        middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{Rate: rate.Limit(1), Burst: 10}),
-		ErrorHandler: func(c echo.Context, err error) error { return &Error{Status: http.StatusForbidden, Err: err} },
-		DenyHandler: func(c echo.Context, id string, err error) error {
-			return &Error{Status: http.StatusTooManyRequests, Err: err}
-		},
-	})
 	return []route{
 		{method: http.MethodGet, path: "/login", roles: public, handler: h.loginPage},
-		{method: http.MethodPost, path: "/login", roles: public, handler: h.login, extra: []echo.MiddlewareFunc{loginLimit}},
-		{method: http.MethodPost, path: "/logout", roles: signedIn, handler: h.logout},
+		{method: http.MethodPost, path: "/login", roles: public, handler: h.login, extra: []echo.MiddlewareFunc{h.loginLimit}},
+		{method: http.MethodPost, path: "/logout", roles: public, handler: h.logout},
 		{method: http.MethodPost, path: "/lang", roles: public, handler: h.setLang},
 		{method: http.MethodGet, path: "/", roles: signedIn, handler: h.overview, nav: "nav.overview"},
+		{method: http.MethodGet, path: "/sub-merchants", roles: admin, handler: h.subMerchants, nav: "nav.submerchants"},
+		{method: http.MethodPost, path: "/sub-merchants", roles: admin, handler: h.createSubMerchant},
+		{method: http.MethodPost, path: "/sub-merchants/:id", roles: admin, handler: h.updateSubMerchant},
+		{method: http.MethodGet, path: "/links", roles: operator, handler: h.links, nav: "nav.links"},
+		{method: http.MethodGet, path: "/links/new", roles: operator, handler: h.newLink},
+		{method: http.MethodPost, path: "/links", roles: operator, handler: h.createLinkPost},
+		{method: http.MethodGet, path: "/links/:id", roles: operator, handler: h.link},
+		{method: http.MethodGet, path: "/links/:id/qr.png", roles: operator, handler: h.linkQR},
+		{method: http.MethodPost, path: "/links/:id/renew", roles: operator, handler: h.renewLink},
+		{method: http.MethodPost, path: "/emergency", roles: admin, handler: h.emergency},
+		{method: http.MethodGet, path: "/h5/:slug", roles: public, handler: h.landing},
+		{method: http.MethodGet, path: "/h5/:slug/status", roles: public, handler: h.landingStatus},
+		{method: http.MethodGet, path: "/h5/:slug/qr.png", roles: public, handler: h.landingQR},
+		{method: http.MethodGet, path: "/authorizations", roles: signedIn, handler: h.lookupAuthorization, nav: "nav.authorizations"},
+		{method: http.MethodPost, path: "/authorizations/:code/terminate", roles: support, handler: h.terminateAuthorization},
+		{method: http.MethodGet, path: "/callbacks", roles: signedIn, handler: h.callbacks, nav: "nav.callbacks"},
+		{method: http.MethodGet, path: "/callbacks.csv", roles: signedIn, handler: h.callbacksCSV},
+		{method: http.MethodGet, path: "/callbacks/:id", roles: signedIn, handler: h.callback},
+		{method: http.MethodGet, path: "/audit", roles: admin, handler: h.auditLog, nav: "nav.audit"},
+		{method: http.MethodGet, path: "/audit.csv", roles: admin, handler: h.auditCSV},
 		{method: http.MethodGet, path: "/users", roles: admin, handler: h.users, nav: "nav.users"},
 		{method: http.MethodPost, path: "/users", roles: admin, handler: h.createUser},
 		{method: http.MethodPost, path: "/users/:id", roles: admin, handler: h.updateUser},
@@ -84,9 +95,16 @@ func (h *Handler) Echo() *echo.Echo {
 	e.Use(h.logRequests())
 	e.Use(h.securityHeaders)
 	e.Use(h.measure)
-	e.Use(middleware.Recover())
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		// One panic, one structured log line; not every goroutine's stack on stdout.
+		DisableStackAll: true, DisablePrintStack: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			h.Logger.Error("panic", "err", err, "path", c.Request().URL.Path, "stack", string(stack))
+			return err
+		},
+	}))
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-		Limit:   "1M",
+		Limit:   "1MiB",
 		Skipper: func(c echo.Context) bool { return c.Request().URL.Path == "/notify/payscore" },
 	}))
 	e.Use(h.csrf())

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -32,6 +33,13 @@ type SessionDB interface {
 	SessionByHash(ctx context.Context, idHash string) (*store.Session, error)
 	TouchSession(ctx context.Context, idHash, values string) error
 	DeleteSession(ctx context.Context, idHash string) error
+	LoginThrottle
+}
+
+// LoginThrottle counts sign-in attempts per username (store.DB). It is part
+// of SessionDB, and so of Store, until handlers.go's Store lists it itself.
+type LoginThrottle interface {
+	LoginAttempt(ctx context.Context, username string, max int, window, lock time.Duration) (refusedUntil time.Time, err error)
 }
 
 // SessionStore is a gorilla/sessions Store whose cookie holds only a random
@@ -134,7 +142,7 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 				return err
 			}
 		}
-		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		writeCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
 		return nil
 	}
 	values, err := encodeValues(sess.Values)
@@ -167,8 +175,27 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	if err != nil {
 		return fmt.Errorf("session: encode cookie: %w", err)
 	}
-	http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, sess.Options))
+	writeCookie(w, sessions.NewCookie(sess.Name(), encoded, sess.Options))
 	return nil
+}
+
+// writeCookie sets a cookie, replacing a Set-Cookie of the same name already
+// in the response. A request saves its session more than once (on load, on
+// sign-in, on logout); one Set-Cookie per name (RFC 6265 §4.1.1) means the
+// browser never has to get the order right to end up with the last one.
+func writeCookie(w http.ResponseWriter, c *http.Cookie) {
+	h := w.Header()
+	var kept []string
+	for _, v := range h.Values("Set-Cookie") {
+		if !strings.HasPrefix(v, c.Name+"=") {
+			kept = append(kept, v)
+		}
+	}
+	h.Del("Set-Cookie")
+	for _, v := range kept {
+		h.Add("Set-Cookie", v)
+	}
+	http.SetCookie(w, c)
 }
 
 // encodeValues keeps the session's own string-keyed values, not the store's.

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -95,6 +96,9 @@ type resource struct {
 	Nonce          string `json:"nonce"`
 }
 
+// notificationSeq numbers the notifications this process builds.
+var notificationSeq atomic.Uint64
+
 // buildNotification returns a new notification id, its plaintext and its
 // encrypted body for a's current state.
 func (s *Sandbox) buildNotification(a Authorization, event string, now time.Time, exampleSpelling bool) (id string, plaintext, body []byte, err error) {
@@ -136,7 +140,9 @@ func (s *Sandbox) buildNotification(a Authorization, event string, now time.Time
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("sandbox: gcm: %w", err)
 	}
-	id = "EV-" + now.In(beijing).Format("20060102150405") + randDigits(8)
+	// Unique even for thousands a second: a process-wide sequence, then
+	// random digits so that two processes sharing a database do not collide.
+	id = fmt.Sprintf("EV-%s%06d%s", now.In(beijing).Format("20060102150405"), notificationSeq.Add(1)%1000000, randDigits(6))
 	body, err = marshalJSON(envelope{
 		ID:           id,
 		CreateTime:   now.In(beijing).Format(time.RFC3339),

@@ -56,7 +56,7 @@ func TestNotificationsPassSDK(t *testing.T) {
 			t.Errorf("Wechatpay-Serial: got %q, want %q", got, want)
 		}
 		req, p := e.parse(t, d)
-		if !regexp.MustCompile(`^EV-\d{22}$`).MatchString(req.ID) {
+		if !regexp.MustCompile(`^EV-\d{22,33}$`).MatchString(req.ID) {
 			t.Errorf("id: got %q", req.ID)
 		}
 		if req.ResourceType != "encrypt-resource" || req.EventType != event || req.Summary != summary {

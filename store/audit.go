@@ -64,12 +64,11 @@ func (db *DB) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 	if f.Target != "" {
 		where, args = where+" AND target = ?", append(args, f.Target)
 	}
-	if !f.From.IsZero() {
-		where, args = where+" AND at >= ?", append(args, fmtTime(f.From))
+	conds, targs := timeRange("audit_log", "at", f.From, f.To)
+	for _, c := range conds {
+		where += " AND " + c
 	}
-	if !f.To.IsZero() {
-		where, args = where+" AND at < ?", append(args, fmtTime(f.To))
-	}
+	args = append(args, targs...)
 	if f.Before > 0 {
 		where, args = where+" AND id < ?", append(args, f.Before)
 	}

@@ -76,23 +76,63 @@ func (db *DB) SaveAuthorization(ctx context.Context, a Authorization) (bool, err
 	return applied, err
 }
 
-// saveAuthorization upserts unless the stored state is newer. Optional
+// saveAuthorizationSQL upserts unless the stored state is newer. Optional
 // fields the new state does not carry keep their known values.
+var saveAuthorizationSQL = `INSERT INTO authorizations (` + authorizationColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (authorization_code) DO UPDATE SET
+		sub_mchid = excluded.sub_mchid,
+		state = excluded.state,
+		openid = CASE WHEN excluded.openid != '' THEN excluded.openid ELSE openid END,
+		sub_openid = CASE WHEN excluded.sub_openid != '' THEN excluded.sub_openid ELSE sub_openid END,
+		user_label = CASE WHEN excluded.user_label != '' THEN excluded.user_label ELSE user_label END,
+		success_time = coalesce(excluded.success_time, success_time),
+		cancel_time = coalesce(excluded.cancel_time, cancel_time),
+		state_time = excluded.state_time,
+		source = excluded.source,
+		checked_at = excluded.checked_at
+	WHERE excluded.state_time > authorizations.state_time
+		OR (excluded.state_time = authorizations.state_time AND ` + stateRank("excluded.state") + ` >= ` + stateRank("authorizations.state") + `)`
+
+// stateRank orders states that carry the same second: a pre-authorization
+// comes before the user's agreement, which comes before a close — WeChat
+// Pay may deliver an open and a close of the same second in either order.
+func stateRank(col string) string {
+	return `(CASE ` + col + ` WHEN '` + StateUnbindUser + `' THEN 0 WHEN '` + StateAvailable + `' THEN 1 ELSE 2 END)`
+}
+
+// touchAuthorizationSQL notes that we heard of an authorization without
+// changing its state.
+const touchAuthorizationSQL = `UPDATE authorizations SET checked_at = ? WHERE authorization_code = ?`
+
+// execer is a statement or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+}
+
+type txExecer struct {
+	tx *Tx
+	q  string
+}
+
+func (e txExecer) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return e.tx.ExecContext(ctx, e.q, args...)
+}
+
+// saveAuthorization applies a state if no newer one is known and reports
+// whether it did; either way the checked time moves on.
 func saveAuthorization(ctx context.Context, tx *Tx, a Authorization) (bool, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO authorizations (`+authorizationColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (authorization_code) DO UPDATE SET
-			sub_mchid = excluded.sub_mchid,
-			state = excluded.state,
-			openid = CASE WHEN excluded.openid != '' THEN excluded.openid ELSE openid END,
-			sub_openid = CASE WHEN excluded.sub_openid != '' THEN excluded.sub_openid ELSE sub_openid END,
-			user_label = CASE WHEN excluded.user_label != '' THEN excluded.user_label ELSE user_label END,
-			success_time = coalesce(excluded.success_time, success_time),
-			cancel_time = coalesce(excluded.cancel_time, cancel_time),
-			state_time = excluded.state_time,
-			source = excluded.source,
-			checked_at = excluded.checked_at
-		WHERE excluded.state_time >= authorizations.state_time`,
-		a.AuthorizationCode, a.SubMchID, a.State, a.OpenID, a.SubOpenID, a.UserLabel,
+	return execSaveAuthorization(ctx, txExecer{tx, saveAuthorizationSQL}, txExecer{tx, touchAuthorizationSQL}, tx, a)
+}
+
+func execSaveAuthorization(ctx context.Context, save, touch interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+}, tx *Tx, a Authorization) (bool, error) {
+	// WeChat Pay's times have whole seconds (openorclose_time is
+	// yyyyMMddHHmmss): compare at that precision, so that a user who agrees
+	// within the second of the pre-authorization is not taken as older than
+	// it; on a tie stateRank decides.
+	a.StateTime = a.StateTime.Truncate(time.Second)
+	res, err := save.ExecContext(ctx, a.AuthorizationCode, a.SubMchID, a.State, a.OpenID, a.SubOpenID, a.UserLabel,
 		fmtTimePtr(a.SuccessTime), fmtTimePtr(a.CancelTime), fmtTime(a.StateTime), a.Source, fmtTime(tx.now))
 	if err != nil {
 		return false, fmt.Errorf("store: save authorization: %w", err)
@@ -100,7 +140,7 @@ func saveAuthorization(ctx context.Context, tx *Tx, a Authorization) (bool, erro
 	n, _ := res.RowsAffected()
 	if n == 0 {
 		// Older than what we know: only note that we heard of it.
-		if _, err := tx.ExecContext(ctx, `UPDATE authorizations SET checked_at = ? WHERE authorization_code = ?`, fmtTime(tx.now), a.AuthorizationCode); err != nil {
+		if _, err := touch.ExecContext(ctx, fmtTime(tx.now), a.AuthorizationCode); err != nil {
 			return false, fmt.Errorf("store: save authorization: %w", err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,149 +37,6 @@ type Notification struct {
 	Envelope          []byte
 	Payload           []byte
 	RemoteAddr        string
-}
-
-// RecordNotification stores a notification exactly once by its id and
-// applies its state change in the same transaction. A duplicate only counts
-// a delivery. It returns after the commit: a nil error is a durable promise.
-// Concurrent calls share commits (group commit), each still answered only
-// after the commit that holds it.
-func (db *DB) RecordNotification(ctx context.Context, n Notification) (string, error) {
-	item := &batchItem{n: n, done: make(chan batchResult, 1)}
-	select {
-	case db.batch <- item:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	case <-db.closed:
-		return "", errors.New("store: closed")
-	}
-	select {
-	case r := <-item.done:
-		return r.outcome, r.err
-	case <-db.batcherDone:
-		select {
-		case r := <-item.done:
-			return r.outcome, r.err
-		default:
-			return "", errors.New("store: closed before the notification was written")
-		}
-	case <-ctx.Done():
-		// The write may still commit; WeChat Pay will retry and the retry
-		// is then a duplicate, which is harmless.
-		return "", ctx.Err()
-	}
-}
-
-type batchItem struct {
-	n    Notification
-	done chan batchResult
-}
-
-type batchResult struct {
-	outcome string
-	err     error
-}
-
-// maxBatch bounds one shared commit.
-const maxBatch = 256
-
-// runBatcher is the group-commit writer: it takes whatever notifications
-// are waiting (no added delay: items gather while the previous commit
-// syncs), writes them in one transaction, each in its own savepoint so that
-// one failure does not fail the rest, and answers each after the commit.
-func (db *DB) runBatcher() {
-	defer close(db.batcherDone)
-	for {
-		var first *batchItem
-		select {
-		case first = <-db.batch:
-		case <-db.closed:
-			return
-		}
-		items := []*batchItem{first}
-	drain:
-		for len(items) < maxBatch {
-			select {
-			case it := <-db.batch:
-				items = append(items, it)
-			default:
-				break drain
-			}
-		}
-		db.writeBatch(items)
-	}
-}
-
-func (db *DB) writeBatch(items []*batchItem) {
-	ctx := context.Background()
-	results := make([]batchResult, len(items))
-	err := db.update(ctx, func(tx *Tx) error {
-		for i, it := range items {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT item`); err != nil {
-				return err
-			}
-			outcome, err := recordNotification(ctx, tx, it.n)
-			if err != nil {
-				results[i].err = err
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO item`); err != nil {
-					return err
-				}
-			}
-			results[i].outcome = outcome
-			if _, err := tx.ExecContext(ctx, `RELEASE item`); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	for i, it := range items {
-		if err != nil {
-			results[i] = batchResult{err: err}
-		}
-		it.done <- results[i]
-	}
-}
-
-func recordNotification(ctx context.Context, tx *Tx, n Notification) (string, error) {
-	now := fmtTime(tx.now)
-	var id, deliveries int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO callbacks (notification_id, event_type, authorization_code, sub_mchid, openid, sub_openid,
-			openorclose_time, create_time, serial, envelope, payload, first_received_at, last_received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (notification_id) DO UPDATE SET deliveries = deliveries + 1, last_received_at = excluded.last_received_at
-		RETURNING id, deliveries`,
-		n.NotificationID, n.EventType, n.AuthorizationCode, n.SubMchID, n.OpenID, n.SubOpenID,
-		fmtTimePtr(&n.OpenOrCloseTime), n.CreateTime, n.Serial, string(n.Envelope), string(n.Payload), now, now).Scan(&id, &deliveries)
-	if err != nil {
-		return "", fmt.Errorf("store: record notification: %w", err)
-	}
-	outcome := OutcomeDuplicate
-	if deliveries == 1 {
-		a := Authorization{AuthorizationCode: n.AuthorizationCode, SubMchID: n.SubMchID, OpenID: n.OpenID, SubOpenID: n.SubOpenID,
-			StateTime: n.OpenOrCloseTime, Source: "notification"}
-		t := n.OpenOrCloseTime
-		if n.EventType == EventOpen {
-			a.State, a.SuccessTime = StateAvailable, &t
-		} else {
-			a.State, a.CancelTime = StateUnavailable, &t
-		}
-		applied, err := saveAuthorization(ctx, tx, a)
-		if err != nil {
-			return "", err
-		}
-		outcome = OutcomeStale
-		if applied {
-			outcome = OutcomeAccepted
-			if _, err := tx.ExecContext(ctx, `UPDATE callbacks SET applied = 1 WHERE id = ?`, id); err != nil {
-				return "", fmt.Errorf("store: record notification: %w", err)
-			}
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO callback_deliveries (callback_id, received_at, remote_addr, serial, outcome) VALUES (?, ?, ?, ?, ?)`,
-		id, now, n.RemoteAddr, n.Serial, outcome); err != nil {
-		return "", fmt.Errorf("store: record delivery: %w", err)
-	}
-	return outcome, nil
 }
 
 // Refusal is a notification attempt that was refused. It never holds the
@@ -259,8 +117,10 @@ type CallbackFilter struct {
 	OpenID            string // matches openid or sub_openid
 	From, To          time.Time
 	Before            int64
-	After             int64 // only rows with a greater id (polling for new rows)
-	Limit             int
+	// After is the polling cursor: only rows with a greater id, the oldest
+	// Limit of them (returned newest first).
+	After int64
+	Limit int
 }
 
 const callbackListColumns = `id, notification_id, event_type, authorization_code, sub_mchid, openid, sub_openid, openorclose_time, create_time, serial, applied, deliveries, first_received_at, last_received_at`
@@ -273,13 +133,15 @@ func (db *DB) Callbacks(ctx context.Context, f CallbackFilter) ([]Callback, erro
 	if f.EventType != "" {
 		add("event_type = ?", f.EventType)
 	}
+	// Literal terms, not parameters: SQLite uses the partial indexes
+	// callbacks_stale and callbacks_duplicate only for these exact terms.
 	switch f.Outcome {
 	case OutcomeAccepted:
-		add("applied = ?", 1)
+		where = append(where, "applied = 1")
 	case OutcomeStale:
-		add("applied = ?", 0)
+		where = append(where, "applied = 0")
 	case OutcomeDuplicate:
-		add("deliveries > ?", 1)
+		where = append(where, "deliveries > 1")
 	}
 	if f.AuthorizationCode != "" {
 		add("authorization_code = ?", f.AuthorizationCode)
@@ -290,12 +152,8 @@ func (db *DB) Callbacks(ctx context.Context, f CallbackFilter) ([]Callback, erro
 	if f.OpenID != "" {
 		where, args = append(where, "(openid = ? OR sub_openid = ?)"), append(args, f.OpenID, f.OpenID)
 	}
-	if !f.From.IsZero() {
-		add("first_received_at >= ?", fmtTime(f.From))
-	}
-	if !f.To.IsZero() {
-		add("first_received_at < ?", fmtTime(f.To))
-	}
+	conds, targs := timeRange("callbacks", "first_received_at", f.From, f.To)
+	where, args = append(where, conds...), append(args, targs...)
 	if f.Before > 0 {
 		add("id < ?", f.Before)
 	}
@@ -310,7 +168,15 @@ func (db *DB) Callbacks(ctx context.Context, f CallbackFilter) ([]Callback, erro
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY id DESC LIMIT ?`
+	// Polling (After) takes the oldest rows above the cursor, so that a
+	// burst larger than one page is picked up over several polls, none
+	// skipped; the page is still returned newest first.
+	ascending := f.After > 0 && f.Before == 0
+	if ascending {
+		q += ` ORDER BY id ASC LIMIT ?`
+	} else {
+		q += ` ORDER BY id DESC LIMIT ?`
+	}
 	args = append(args, limit)
 	rows, err := db.Read.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -324,6 +190,9 @@ func (db *DB) Callbacks(ctx context.Context, f CallbackFilter) ([]Callback, erro
 			return nil, fmt.Errorf("store: list callbacks: %w", err)
 		}
 		out = append(out, *cb)
+	}
+	if ascending {
+		slices.Reverse(out)
 	}
 	return out, rows.Err()
 }
@@ -401,4 +270,36 @@ func (db *DB) Refusals(ctx context.Context, before int64, limit int) ([]Refusal,
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// DeliveryCounts returns, for each of ids that is recorded, its delivery
+// count. The load generator uses it to check that every notification that
+// got a 2xx is present exactly once.
+func (db *DB) DeliveryCounts(ctx context.Context, ids []string) (map[string]int, error) {
+	out := make(map[string]int, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := db.Read.QueryContext(ctx, `SELECT notification_id, deliveries FROM callbacks WHERE notification_id IN (?`+strings.Repeat(",?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: delivery counts: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] += n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -16,7 +16,7 @@ type Link struct {
 	Slug              string
 	SubMerchantID     int64
 	SubMchID          string // joined from sub_merchants
-	SubAppID          string // joined from sub_merchants
+	SubAppID          string // as sent in the pre-authorization
 	SubMerchantName   string // joined from sub_merchants
 	AuthorizationCode string
 	Token             string
@@ -30,7 +30,7 @@ type Link struct {
 	State             string // joined from authorizations; "" if unknown
 }
 
-const linkSelect = `SELECT l.id, l.slug, l.sub_merchant_id, m.sub_mchid, m.sub_appid, m.name, l.authorization_code, l.token, l.token_expires_at,
+const linkSelect = `SELECT l.id, l.slug, l.sub_merchant_id, m.sub_mchid, l.sub_appid, m.name, l.authorization_code, l.token, l.token_expires_at,
 	l.notify_url, coalesce(l.created_by, 0), coalesce(u.username, ''), l.created_at, l.opens, l.last_opened_at, coalesce(a.state, '')
 	FROM links l
 	JOIN sub_merchants m ON m.id = l.sub_merchant_id
@@ -58,9 +58,9 @@ func (db *DB) CreateLink(ctx context.Context, l Link) (*Link, error) {
 		if l.CreatedBy != 0 {
 			createdBy = l.CreatedBy
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO links (slug, sub_merchant_id, authorization_code, token, token_expires_at, notify_url, created_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			l.Slug, l.SubMerchantID, l.AuthorizationCode, l.Token, fmtTime(l.TokenExpiresAt), l.NotifyURL, createdBy, fmtTime(tx.now))
+		res, err := tx.ExecContext(ctx, `INSERT INTO links (slug, sub_merchant_id, sub_appid, authorization_code, token, token_expires_at, notify_url, created_by, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			l.Slug, l.SubMerchantID, l.SubAppID, l.AuthorizationCode, l.Token, fmtTime(l.TokenExpiresAt), l.NotifyURL, createdBy, fmtTime(tx.now))
 		if isUnique(err) {
 			return fmt.Errorf("store: create link %s: %w", l.AuthorizationCode, ErrConflict)
 		}

@@ -346,3 +346,39 @@ func TestWritersBesideReaders(t *testing.T) {
 		t.Fatalf("callbacks = %d, %v; want 2500", n, err)
 	}
 }
+
+// TestSameSecondCloseWins: WeChat Pay's times have whole seconds, and an
+// open and a close of the same second may arrive in either order; the
+// close is the later event either way.
+func TestSameSecondCloseWins(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	for _, order := range [][]string{{store.EventOpen, store.EventClose}, {store.EventClose, store.EventOpen}} {
+		t.Run(order[0]+"First", func(t *testing.T) {
+			db := openTestDB(t)
+			for i, ev := range order {
+				if _, err := db.RecordNotification(ctx, notification(fmt.Sprint("EV-", i), ev, "C", at)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, err := db.AuthorizationByCode(ctx, "C")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := a.State, store.StateUnavailable; got != want {
+				t.Errorf("state = %s, want %s", got, want)
+			}
+		})
+	}
+	t.Run("AgreeInTheSecondOfThePreAuthorization", func(t *testing.T) {
+		db := openTestDB(t)
+		db.Now = func() time.Time { return at.Add(700 * time.Millisecond) }
+		m := mustSubMerchant(t, db, "1900000001")
+		if _, err := db.CreateLink(ctx, store.Link{Slug: "s", SubMerchantID: m.ID, AuthorizationCode: "C", Token: "t", TokenExpiresAt: at.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if o, err := db.RecordNotification(ctx, notification("EV-open", store.EventOpen, "C", at)); err != nil || o != store.OutcomeAccepted {
+			t.Fatalf("outcome = %q, %v; want accepted", o, err)
+		}
+	})
+}

@@ -94,30 +94,59 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context, idleBefore, createdBefo
 	return n, err
 }
 
-// LoginFailure records a failed sign-in for a username and reports until when
-// the name is locked (zero when it is not). After max failures inside window,
-// the name is locked for lock.
-func (db *DB) LoginFailure(ctx context.Context, username string, max int, window, lock time.Duration) (time.Time, error) {
-	var locked time.Time
-	err := db.update(ctx, func(tx *Tx) error {
-		var failures int
-		var start string
-		var until sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT failures, window_start, locked_until FROM login_attempts WHERE username = ?`, username).Scan(&failures, &start, &until)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && tx.now.Sub(parseTime(start)) >= window) {
-			failures, start, until = 0, fmtTime(tx.now), sql.NullString{}
-		} else if err != nil {
-			return fmt.Errorf("store: login failure: %w", err)
+// LoginAttempt counts a sign-in attempt for username *before* its password
+// is checked, in one transaction with the lock check, so that guesses sent at
+// once cannot all slip past the limit while the first ones are being checked.
+// A locked name is refused: refusedUntil is the end of the lock and nothing is
+// counted. Otherwise the attempt counts as a failure until LoginSuccess clears
+// the count; the attempt that reaches max locks the name for lock (the ones
+// after it are refused, not itself). Failures older than window, or from
+// before a lock that has ended, are forgotten.
+func (db *DB) LoginAttempt(ctx context.Context, username string, max int, window, lock time.Duration) (refusedUntil time.Time, err error) {
+	err = db.update(ctx, func(tx *Tx) error {
+		failures, start, until, err := findLoginAttempts(ctx, tx, username)
+		if err != nil {
+			return fmt.Errorf("store: login attempt: %w", err)
+		}
+		if until.After(tx.now) {
+			refusedUntil = until
+			return nil
+		}
+		if !until.IsZero() || tx.now.Sub(start) >= window {
+			failures, start, until = 0, tx.now, time.Time{}
 		}
 		failures++
 		if failures >= max {
-			until = sql.NullString{String: fmtTime(tx.now.Add(lock)), Valid: true}
-			locked = tx.now.Add(lock)
+			until = tx.now.Add(lock)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO login_attempts (username, failures, window_start, locked_until) VALUES (?, ?, ?, ?)
-			ON CONFLICT (username) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, locked_until = excluded.locked_until`,
-			username, failures, start, until)
+		if err := saveLoginAttempts(ctx, tx, username, failures, start, until); err != nil {
+			return fmt.Errorf("store: login attempt: %w", err)
+		}
+		return nil
+	})
+	return refusedUntil, err
+}
+
+// LoginFailure records a failed sign-in for a username and reports until when
+// the name is locked (zero when it is not). After max failures inside window,
+// the name is locked for lock. Sign-in uses LoginAttempt, which counts before
+// the password is checked.
+func (db *DB) LoginFailure(ctx context.Context, username string, max int, window, lock time.Duration) (time.Time, error) {
+	var locked time.Time
+	err := db.update(ctx, func(tx *Tx) error {
+		failures, start, until, err := findLoginAttempts(ctx, tx, username)
 		if err != nil {
+			return fmt.Errorf("store: login failure: %w", err)
+		}
+		if tx.now.Sub(start) >= window {
+			failures, start, until = 0, tx.now, time.Time{}
+		}
+		failures++
+		if failures >= max {
+			until = tx.now.Add(lock)
+			locked = until
+		}
+		if err := saveLoginAttempts(ctx, tx, username, failures, start, until); err != nil {
 			return fmt.Errorf("store: login failure: %w", err)
 		}
 		return nil
@@ -125,15 +154,44 @@ func (db *DB) LoginFailure(ctx context.Context, username string, max int, window
 	return locked, err
 }
 
+// findLoginAttempts reads a username's failure count; a name with none has
+// zero failures and a window starting at the zero time.
+func findLoginAttempts(ctx context.Context, tx *Tx, username string) (failures int, start, until time.Time, err error) {
+	var startS string
+	var untilS sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT failures, window_start, locked_until FROM login_attempts WHERE username = ?`, username).Scan(&failures, &startS, &untilS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, time.Time{}, err
+	}
+	if untilS.Valid {
+		until = parseTime(untilS.String)
+	}
+	return failures, parseTime(startS), until, nil
+}
+
+func saveLoginAttempts(ctx context.Context, tx *Tx, username string, failures int, start, until time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO login_attempts (username, failures, window_start, locked_until) VALUES (?, ?, ?, ?)
+		ON CONFLICT (username) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start, locked_until = excluded.locked_until`,
+		username, failures, fmtTime(start), fmtTimePtr(&until))
+	return err
+}
+
 // LockedUntil reports until when a username is locked (zero if it is not).
 func (db *DB) LockedUntil(ctx context.Context, username string) (time.Time, error) {
 	var until sql.NullString
 	err := db.Read.QueryRowContext(ctx, `SELECT locked_until FROM login_attempts WHERE username = ?`, username).Scan(&until)
-	if errors.Is(err, sql.ErrNoRows) || !until.Valid {
+	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	}
 	if err != nil {
+		// Never fail open: an unreadable lock is an error, not "unlocked".
 		return time.Time{}, fmt.Errorf("store: locked until: %w", err)
+	}
+	if !until.Valid {
+		return time.Time{}, nil
 	}
 	t := parseTime(until.String)
 	if !t.After(db.Now()) {

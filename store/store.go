@@ -39,6 +39,7 @@ type DB struct {
 	closed      chan struct{}
 	batcherDone chan struct{}
 	closeOnce   sync.Once
+	notify      notifyStmts
 }
 
 // Open opens (creating if needed) the SQLite file at path and applies every
@@ -66,11 +67,15 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	read.SetMaxIdleConns(8)
 	db := &DB{Write: write, Read: read, Now: time.Now, Path: path,
 		batch: make(chan *batchItem, maxBatch), closed: make(chan struct{}), batcherDone: make(chan struct{})}
-	go db.runBatcher()
 	if err := Migrate(ctx, write, "console", migrations, "migrations"); err != nil {
 		db.Close()
 		return nil, err
 	}
+	if err := db.prepareNotifyStmts(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go db.runBatcher()
 	return db, nil
 }
 
@@ -83,6 +88,8 @@ func dsn(path string, writer bool) string {
 	q.Set("_busy_timeout", "5000")
 	q.Set("_foreign_keys", "on")
 	q.Set("_journal_mode", "WAL")
+	// 64 MiB of page cache: the indexes of a million-row log stay in memory.
+	q.Set("_cache_size", "-65536")
 	if writer {
 		q.Set("_txlock", "immediate")
 		q.Set("_synchronous", "FULL")
@@ -96,7 +103,9 @@ func dsn(path string, writer bool) string {
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.closed)
-		<-db.batcherDone
+		if db.notify.insertCallback != nil {
+			<-db.batcherDone
+		}
 	})
 	return errors.Join(db.Read.Close(), db.Write.Close())
 }

@@ -70,11 +70,6 @@ type UserForm struct {
 	Errors   map[string]string // by field name
 }
 
-// OverviewView is the overview screen.
-type OverviewView struct {
-	Username string
-}
-
 // Shanghai is the time zone times are shown in. A fixed zone avoids
 // depending on the machine's tzdata.
 var Shanghai = time.FixedZone("CST", 8*3600)

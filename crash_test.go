@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/payscore-console/payscore-console/sandbox"
+	"github.com/payscore-console/payscore-console/store"
+)
+
+// childEnv marks a test binary started as the console itself: the crash
+// test runs the real program in a subprocess it can kill, without a second
+// build.
+const childEnv = "PAYSCORE_CONSOLE_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		ctx, stop := signalContext()
+		code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// console is the program running in a subprocess.
+type console struct {
+	cmd  *exec.Cmd
+	base string
+	logs *bytes.Buffer
+}
+
+// startConsole runs the console on dbPath and waits until /healthz answers.
+func startConsole(t testing.TB, dbPath string, port int, extraEnv ...string) *console {
+	t.Helper()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "ADDR=127.0.0.1:"+fmt.Sprint(port), "BASE_URL="+base,
+		"DB_PATH="+dbPath, "ADMIN_PASSWORD=crash-test-password")
+	cmd.Env = append(cmd.Env, extraEnv...)
+	logs := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &console{cmd: cmd, base: base, logs: logs}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return c
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.kill()
+	t.Fatalf("console did not start:\n%s", logs.String())
+	return nil
+}
+
+func (c *console) kill() {
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	_ = c.cmd.Wait()
+}
+
+// TestKillNineLosesNothing runs the console as a subprocess, sends it
+// notifications, kills it with SIGKILL at random moments and restarts it,
+// cycle after cycle. Every notification that got a 2xx must then be in the
+// log exactly once, and the database must pass integrity_check.
+func TestKillNineLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash cycles take a while; run without -short")
+	}
+	cycles := 20
+	if v := os.Getenv("CRASH_CYCLES"); v != "" {
+		fmt.Sscan(v, &cycles)
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "crash.db")
+	port := freePort(t)
+
+	// First start creates the sandbox keys; the test then signs with them.
+	c := startConsole(t, dbPath, port)
+	c.kill()
+	db, err := store.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const subMchID = "1900000777"
+	if _, err := db.CreateSubMerchant(ctx, store.SubMerchant{SubMchID: subMchID, Name: "crash"}); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := sandbox.New(ctx, sandbox.Options{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := sb.Signer()
+	db.Close()
+
+	// Notifications are signed once and sent again in later cycles, as
+	// WeChat Pay's retries are: a duplicate must still answer 2xx.
+	const total = 600
+	notes := make([]sandbox.SignedNotification, total)
+	now := time.Now()
+	for i := range notes {
+		n, err := signer.Open(fmt.Sprintf("CRASH-%d", i), subMchID, fmt.Sprintf("oCrash%022d", i), now, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes[i] = n
+	}
+
+	acked := map[string]int{}
+	var mu sync.Mutex
+	client := &http.Client{Timeout: 5 * time.Second}
+	for cycle := range cycles {
+		c := startConsole(t, dbPath, port)
+		runFor := time.Duration(50+rand.IntN(400)) * time.Millisecond
+		stop := time.Now().Add(runFor)
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; time.Now().Before(stop.Add(time.Second)); i += 8 {
+					n := notes[(cycle*97+i)%total]
+					req, _ := http.NewRequest(http.MethodPost, c.base+"/notify/payscore", bytes.NewReader(n.Body))
+					req.Header = n.Header.Clone()
+					res, err := client.Do(req)
+					if err != nil {
+						return // killed: the answer never came, so nothing was promised
+					}
+					res.Body.Close()
+					if res.StatusCode == http.StatusNoContent {
+						mu.Lock()
+						acked[n.ID]++
+						mu.Unlock()
+					} else if res.StatusCode < 500 {
+						t.Errorf("cycle %d: status %d for %s", cycle, res.StatusCode, n.ID)
+					}
+				}
+			}()
+		}
+		time.Sleep(runFor)
+		c.kill() // SIGKILL mid-flight
+		wg.Wait()
+	}
+
+	db, err = store.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var integrity string
+	if err := db.Read.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
+		t.Fatalf("integrity_check = %q, %v", integrity, err)
+	}
+	ids := make([]string, 0, len(acked))
+	for id := range acked {
+		ids = append(ids, id)
+	}
+	found, err := db.DeliveryCounts(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, answers := range acked {
+		if found[id] < answers {
+			t.Errorf("%s: %d 2xx answers but %d deliveries recorded", id, answers, found[id])
+		}
+	}
+	var dupIDs int
+	if err := db.Read.QueryRow(`SELECT count(*) FROM (SELECT notification_id FROM callbacks GROUP BY notification_id HAVING count(*) > 1)`).Scan(&dupIDs); err != nil || dupIDs != 0 {
+		t.Errorf("notification ids stored more than once: %d, %v", dupIDs, err)
+	}
+	if len(acked) == 0 {
+		t.Fatal("no notification was acknowledged: the test proved nothing")
+	}
+	t.Logf("%d cycles: %d distinct notifications acknowledged, all present once", cycles, len(acked))
+}

@@ -1,0 +1,82 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/payscore-console/payscore-console/store"
+)
+
+func TestAuthorizationCodeUsed(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	m := mustSubMerchant(t, db, "1900000001")
+	if _, err := db.CreateLink(ctx, store.Link{Slug: "slug-linked-0000000001", SubMerchantID: m.ID, AuthorizationCode: "LINKED",
+		Token: "tok", TokenExpiresAt: time.Now().Add(time.Hour), NotifyURL: "https://x.example/notify/payscore"}); err != nil {
+		t.Fatal(err)
+	}
+	// A code known only from a look-up or a notification, without a link.
+	if _, err := db.SaveAuthorization(ctx, store.Authorization{AuthorizationCode: "QUERIED", SubMchID: "1900000001",
+		State: store.StateAvailable, StateTime: time.Now(), Source: "query"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		code string
+		want bool
+	}{
+		{"LINKED", true},
+		{"QUERIED", true},
+		{"NEW", false},
+		{"linked", false}, // codes are case-sensitive
+	}
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			got, err := db.AuthorizationCodeUsed(ctx, tt.code)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("AuthorizationCodeUsed(%q) = %v, want %v", tt.code, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLandingPause(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	at := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return at }
+
+	p, err := db.LandingPause(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p, (store.LandingPause{}); got != want {
+		t.Errorf("never switched = %+v, want %+v", got, want)
+	}
+	if err := db.SetLandingPause(ctx, true, "微信审核要求", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	p, err = db.LandingPause(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p, (store.LandingPause{Paused: true, Reason: "微信审核要求", By: "admin", At: at}); got != want {
+		t.Errorf("paused = %+v, want %+v", got, want)
+	}
+	if v, err := db.Setting(ctx, store.SettingLandingPaused); err != nil || v != "1" {
+		t.Errorf("setting %s = %q, %v; want \"1\"", store.SettingLandingPaused, v, err)
+	}
+	if err := db.SetLandingPause(ctx, false, "", "root"); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = db.LandingPause(ctx)
+	if got, want := p, (store.LandingPause{Paused: false, By: "root", At: at}); got != want {
+		t.Errorf("resumed = %+v, want %+v", got, want)
+	}
+	if err := db.SetLandingPause(ctx, true, "x", ""); err == nil {
+		t.Error("ErrNoUser: switching without saying who succeeded")
+	}
+}

@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// RecordNotification stores a notification exactly once by its id and
+// applies its state change in the same transaction. A duplicate only counts
+// a delivery. It returns after the commit: a nil error is a durable promise
+// (synchronous=FULL). Concurrent calls share commits (group commit), each
+// still answered only after the commit that holds it.
+func (db *DB) RecordNotification(ctx context.Context, n Notification) (string, error) {
+	item := &batchItem{n: n, done: make(chan batchResult, 1)}
+	select {
+	case db.batch <- item:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-db.closed:
+		return "", errors.New("store: closed")
+	}
+	select {
+	case r := <-item.done:
+		return r.outcome, r.err
+	case <-db.batcherDone:
+		select {
+		case r := <-item.done:
+			return r.outcome, r.err
+		default:
+			return "", errors.New("store: closed before the notification was written")
+		}
+	case <-ctx.Done():
+		// The write may still commit; WeChat Pay will retry and the retry
+		// is then a duplicate, which is harmless.
+		return "", ctx.Err()
+	}
+}
+
+type batchItem struct {
+	n    Notification
+	done chan batchResult
+}
+
+type batchResult struct {
+	outcome string
+	err     error
+}
+
+// maxBatch bounds one shared commit.
+const maxBatch = 256
+
+// runBatcher is the group-commit writer: it takes whatever notifications
+// are waiting (no added delay: items gather while the previous commit
+// syncs), writes them in one transaction, and answers each after the
+// commit. If the shared transaction fails, each item is retried alone, so
+// one bad item cannot fail the others.
+func (db *DB) runBatcher() {
+	defer close(db.batcherDone)
+	for {
+		var first *batchItem
+		select {
+		case first = <-db.batch:
+		case <-db.closed:
+			return
+		}
+		items := []*batchItem{first}
+	drain:
+		for len(items) < maxBatch {
+			select {
+			case it := <-db.batch:
+				items = append(items, it)
+			default:
+				break drain
+			}
+		}
+		results, err := db.writeBatch(items)
+		if err != nil && len(items) > 1 {
+			for _, it := range items {
+				r, err := db.writeBatch([]*batchItem{it})
+				if err != nil {
+					r = []batchResult{{err: err}}
+				}
+				it.done <- r[0]
+			}
+			continue
+		}
+		for i, it := range items {
+			if err != nil {
+				it.done <- batchResult{err: err}
+				continue
+			}
+			it.done <- results[i]
+		}
+	}
+}
+
+// notifyStmts are the hot path's statements, prepared once on the writer's
+// single connection and reused by every batch.
+type notifyStmts struct {
+	insertCallback, countDelivery, saveAuthorization, touchAuthorization, markApplied, insertDelivery *sql.Stmt
+}
+
+func (db *DB) prepareNotifyStmts(ctx context.Context) error {
+	prep := func(q string) *sql.Stmt {
+		s, err := db.Write.PrepareContext(ctx, q)
+		if err != nil {
+			panic(fmt.Sprintf("store: prepare %q: %v", q, err)) // the statements are constants: a failure is a bug
+		}
+		return s
+	}
+	db.notify = notifyStmts{
+		insertCallback: prep(`INSERT INTO callbacks (notification_id, event_type, authorization_code, sub_mchid, openid, sub_openid,
+			openorclose_time, create_time, serial, envelope, payload, first_received_at, last_received_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (notification_id) DO NOTHING
+			RETURNING id`),
+		countDelivery:      prep(`UPDATE callbacks SET deliveries = deliveries + 1, last_received_at = ? WHERE notification_id = ? RETURNING id`),
+		saveAuthorization:  prep(saveAuthorizationSQL),
+		touchAuthorization: prep(touchAuthorizationSQL),
+		markApplied:        prep(`UPDATE callbacks SET applied = 1 WHERE id = ?`),
+		insertDelivery:     prep(`INSERT INTO callback_deliveries (callback_id, received_at, remote_addr, serial, outcome) VALUES (?, ?, ?, ?, ?)`),
+	}
+	return nil
+}
+
+func (db *DB) writeBatch(items []*batchItem) ([]batchResult, error) {
+	ctx := context.Background()
+	results := make([]batchResult, len(items))
+	err := db.update(ctx, func(tx *Tx) error {
+		st := notifyStmts{
+			insertCallback:     tx.StmtContext(ctx, db.notify.insertCallback),
+			countDelivery:      tx.StmtContext(ctx, db.notify.countDelivery),
+			saveAuthorization:  tx.StmtContext(ctx, db.notify.saveAuthorization),
+			touchAuthorization: tx.StmtContext(ctx, db.notify.touchAuthorization),
+			markApplied:        tx.StmtContext(ctx, db.notify.markApplied),
+			insertDelivery:     tx.StmtContext(ctx, db.notify.insertDelivery),
+		}
+		for i, it := range items {
+			outcome, err := recordNotification(ctx, tx, st, it.n)
+			if err != nil {
+				return err
+			}
+			results[i].outcome = outcome
+		}
+		return nil
+	})
+	return results, err
+}
+
+func recordNotification(ctx context.Context, tx *Tx, st notifyStmts, n Notification) (string, error) {
+	now := fmtTime(tx.now)
+	var id int64
+	outcome := OutcomeDuplicate
+	err := st.insertCallback.QueryRowContext(ctx, n.NotificationID, n.EventType, n.AuthorizationCode, n.SubMchID, n.OpenID, n.SubOpenID,
+		fmtTimePtr(&n.OpenOrCloseTime), n.CreateTime, n.Serial, string(n.Envelope), string(n.Payload), now, now).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		// Seen before: count the delivery, change nothing else.
+		if err := st.countDelivery.QueryRowContext(ctx, now, n.NotificationID).Scan(&id); err != nil {
+			return "", fmt.Errorf("store: count delivery: %w", err)
+		}
+	case err != nil:
+		return "", fmt.Errorf("store: record notification: %w", err)
+	default:
+		a := Authorization{AuthorizationCode: n.AuthorizationCode, SubMchID: n.SubMchID, OpenID: n.OpenID, SubOpenID: n.SubOpenID,
+			StateTime: n.OpenOrCloseTime, Source: "notification"}
+		t := n.OpenOrCloseTime
+		if n.EventType == EventOpen {
+			a.State, a.SuccessTime = StateAvailable, &t
+		} else {
+			a.State, a.CancelTime = StateUnavailable, &t
+		}
+		applied, err := execSaveAuthorization(ctx, st.saveAuthorization, st.touchAuthorization, tx, a)
+		if err != nil {
+			return "", err
+		}
+		outcome = OutcomeStale
+		if applied {
+			outcome = OutcomeAccepted
+			if _, err := st.markApplied.ExecContext(ctx, id); err != nil {
+				return "", fmt.Errorf("store: record notification: %w", err)
+			}
+		}
+	}
+	if _, err := st.insertDelivery.ExecContext(ctx, id, now, n.RemoteAddr, n.Serial, outcome); err != nil {
+		return "", fmt.Errorf("store: record delivery: %w", err)
+	}
+	return outcome, nil
+}

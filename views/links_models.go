@@ -1,0 +1,318 @@
+package views
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// SubMerchantsView is the sub-merchant management screen.
+type SubMerchantsView struct {
+	Rows []SubMerchantRow
+	Form SubMerchantForm // the add form
+}
+
+// SubMerchantRow is one sub-merchant with its edit form.
+type SubMerchantRow struct {
+	ID       int64
+	SubMchID string
+	Disabled bool
+	Created  time.Time
+	// Edit holds the edit form's values: the stored ones, or what was
+	// typed when the edit was refused.
+	Edit SubMerchantForm
+}
+
+// SubMerchantForm is the add or edit form of a sub-merchant.
+type SubMerchantForm struct {
+	SubMchID string
+	SubAppID string
+	Name     string
+	Errors   map[string]string // by field name
+}
+
+// SubMerchantOption is a sub-merchant offered in a select.
+type SubMerchantOption struct {
+	SubMchID string
+	Name     string
+}
+
+// UpstreamError is WeChat Pay's refusal (or silence) as shown to a person:
+// the spec's explanation and remedy, and what to quote to WeChat Pay.
+type UpstreamError struct {
+	Explanation string
+	Remedy      string
+	Code        string // WeChat Pay's error code, if any
+	Message     string // WeChat Pay's own message, if any
+	RequestID   string
+}
+
+// NewLinkView is the form that creates an authorization link.
+type NewLinkView struct {
+	SubMerchants []SubMerchantOption // enabled ones only
+	Form         LinkForm
+	Upstream     *UpstreamError
+	// CanManageSubMerchants shows the way to /sub-merchants when there is
+	// none to choose.
+	CanManageSubMerchants bool
+}
+
+// LinkForm is what was typed into the new-link form, and what is wrong.
+type LinkForm struct {
+	SubMchID          string
+	AuthorizationCode string
+	Errors            map[string]string // by field name
+}
+
+// LinksView is the link list with its filters.
+type LinksView struct {
+	Rows         []LinkRow
+	Filter       LinkFilterView
+	SubMerchants []SubMerchantOption
+	Creators     []string
+	States       []string
+	// OlderURL is the next page (older links), "" on the last page.
+	OlderURL string
+}
+
+// LinkFilterView is the list's filter as submitted (query parameter names
+// are the fields').
+type LinkFilterView struct {
+	SubMchID  string
+	State     string
+	CreatedBy string
+}
+
+// LinkRow is one link in the list.
+type LinkRow struct {
+	ID              int64
+	SubMchID        string
+	SubMerchantName string
+	Code            string
+	State           string
+	CreatedBy       string
+	Created         time.Time
+	Expires         time.Time
+	Expired         bool
+	Opens           int
+}
+
+// LinkView is one authorization link: how to hand it out, and what became
+// of it.
+type LinkView struct {
+	ID              int64
+	SubMchID        string
+	SubAppID        string
+	SubMerchantName string
+	Code            string
+	Token           string
+	State           string
+	CreatedBy       string
+	Created         time.Time
+	Expires         time.Time
+	Expired         bool
+	Opens           int
+	LastOpened      time.Time
+	LandingURL      string // BASE_URL/h5/{slug}, what the QR code encodes
+	SelfURL         string // this page, polled for the state
+	Upstream        *UpstreamError
+}
+
+// StateAvailable is the state after which a link page stops polling.
+const StateAvailable = "AVAILABLE"
+
+// LinkStates are the authorization states, in the order filters offer them.
+var LinkStates = []string{"UNBINDUSER", "AVAILABLE", "UNAVAILABLE"}
+
+// Landing page modes: which branch the page shows.
+const (
+	LandingReady       = "ready"       // WeChat ≥ 7.0.5: wx.config, then openBusinessView
+	LandingUpgrade     = "upgrade"     // WeChat below 7.0.5
+	LandingOutside     = "outside"     // not in WeChat: open it there, with this page's QR
+	LandingExpired     = "expired"     // the token expired: ask for a new link
+	LandingPaused      = "paused"      // the emergency switch is on
+	LandingNotFound    = "notfound"    // unknown slug
+	LandingUnavailable = "unavailable" // the JS-SDK configuration could not be made
+	LandingDone        = "done"        // the service is already on
+)
+
+// UpgradeURL is WeChat's own upgrade page, from the spec's example.
+const UpgradeURL = "https://support.weixin.qq.com/cgi-bin/readtemplate?t=page/common_page__upgrade&text=text005&btn_text=btn_text_0"
+
+// LandingView is the end user's landing page.
+type LandingView struct {
+	Mode      string
+	Token     string
+	Config    LandingConfig // Mode LandingReady only
+	JSSDKURL  string        // Mode LandingReady only
+	StatusURL string        // polled after the user comes back
+	QRURL     string        // Mode LandingOutside: this page's QR code
+}
+
+// LandingConfig is the server-signed wx.config of the landing page's exact URL.
+type LandingConfig struct {
+	AppID     string
+	Timestamp int64
+	NonceStr  string
+	Signature string
+	JSAPIList []string
+}
+
+// EmergencyView is the emergency switch that pauses every landing page.
+type EmergencyView struct {
+	Paused bool
+	Reason string    // why it is in its present position
+	By     string    // who switched it last
+	At     time.Time // when; zero if never switched
+	// FormReason is what was typed, kept when the switch was refused.
+	FormReason string
+	Errors     map[string]string // by field name
+}
+
+// Snippet is a ready-to-paste piece of code that hands the token to the
+// Pay Score mini program.
+type Snippet struct {
+	ID    string // element id and data-testid suffix
+	Title string // catalog key
+	Lang  string
+	Code  string
+}
+
+// LinkSnippets builds the snippets of the spec's three entry points with
+// the token filled in: the mini program's two calls, the APP SDKs, and H5.
+// Where the token goes into a query string it is URL-encoded first (the spec
+// demands it); every value is then escaped for the string literal it sits in.
+func LinkSnippets(token string) []Snippet {
+	js := JSString(token)
+	query := "apply_permissions_token=" + url.QueryEscape(token)
+	return []Snippet{
+		{ID: "snippet-mp-open", Title: "links.snippet.mp.open", Lang: "javascript", Code: "wx.openBusinessView({\n" +
+			"  businessType: 'wxpayScoreEnable',\n" +
+			"  extraData: {\n" +
+			"    apply_permissions_token: " + js + "\n" +
+			"  },\n" +
+			"  success() {},\n" +
+			"  fail() {},\n" +
+			"  complete() {}\n" +
+			"});"},
+		{ID: "snippet-mp-navigate", Title: "links.snippet.mp.navigate", Lang: "javascript", Code: "wx.navigateToMiniProgram({\n" +
+			"  appId: 'wxd8f3793ea3b935b8',\n" +
+			"  path: 'pages/use/enable',\n" +
+			"  extraData: {\n" +
+			"    apply_permissions_token: " + js + "\n" +
+			"  },\n" +
+			"  success() {},\n" +
+			"  fail() {},\n" +
+			"  complete() {}\n" +
+			"});"},
+		{ID: "snippet-android", Title: "links.snippet.android", Lang: "java", Code: "WXOpenBusinessView.Req req = new WXOpenBusinessView.Req();\n" +
+			"req.businessType = \"wxpayScoreEnable\";\n" +
+			"req.query = " + CString(query) + ";\n" +
+			"api.sendReq(req);"},
+		{ID: "snippet-ios", Title: "links.snippet.ios", Lang: "objectivec", Code: "WXOpenBusinessViewReq *req = [WXOpenBusinessViewReq object];\n" +
+			"req.businessType = @\"wxpayScoreEnable\";\n" +
+			"req.query = @" + CString(query) + ";\n" +
+			"[WXApi sendReq:req completion:nil];"},
+		{ID: "snippet-h5", Title: "links.snippet.h5", Lang: "javascript", Code: "wx.invoke('openBusinessView', {\n" +
+			"  businessType: 'wxpayScoreEnable',\n" +
+			"  queryString: " + JSString(query) + "\n" +
+			"}, function (res) {\n" +
+			"  // err_code is a String on Android, a Number on iOS; it does not say\n" +
+			"  // whether the user agreed: wait for the notification.\n" +
+			"  if (parseInt(res.err_code, 10) === 0) {}\n" +
+			"});"},
+	}
+}
+
+// JSString quotes s as a single-quoted JavaScript string literal that is
+// also safe inside an HTML <script> element: quotes, backslashes, line
+// terminators, control characters and <, >, & are escaped.
+func JSString(s string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for _, r := range s {
+		switch r {
+		case '\\':
+			b.WriteString(`\\`)
+		case '\'':
+			b.WriteString(`\'`)
+		case '"':
+			b.WriteString(`\"`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '<', '>', '&', '\u2028', '\u2029':
+			fmt.Fprintf(&b, `\u%04X`, r)
+		case utf8.RuneError:
+			b.WriteString(`\uFFFD`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\u%04X`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// CString quotes s as a double-quoted Java / Objective-C string literal.
+func CString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '\\' || r == '"':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r > 0xffff:
+			// Outside the BMP: a UTF-16 surrogate pair, as Java reads \u.
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04X\u%04X`, r1, r2)
+		case r < 0x20 || r >= 0x7f:
+			// Outside printable ASCII: a \u escape reads the same in Java;
+			// URL-encoded tokens never get here.
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func linkPath(id int64) string { return "/links/" + strconv.FormatInt(id, 10) }
+
+func subMerchantPath(id int64) string { return "/sub-merchants/" + strconv.FormatInt(id, 10) }
+
+// stateKey is the catalog key of an authorization state; "" is "unknown".
+func stateKey(state string) string {
+	switch state {
+	case "AVAILABLE", "UNAVAILABLE", "UNBINDUSER":
+		return "links.state." + state
+	}
+	return "links.state.unknown"
+}
+
+func stateClass(state string) string {
+	if state == "" {
+		return "badge"
+	}
+	return "badge " + state
+}
+
+func jsAPIList(l []string) string { return strings.Join(l, ",") }
+
+func int64s(i int64) string { return strconv.FormatInt(i, 10) }
