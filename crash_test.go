@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -87,10 +92,56 @@ func (c *console) kill() {
 	_ = c.cmd.Wait()
 }
 
+// csrfInput finds a page's CSRF token.
+var csrfInput = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+// browser is a signed-in person without JavaScript: a cookie jar and the
+// page's CSRF token, as the forms carry it.
+type browser struct {
+	http *http.Client
+	csrf string
+}
+
+func signIn(t testing.TB, base, username, password string) *browser {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	b := &browser{http: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	res, err := b.http.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := csrfInput.FindSubmatch(page)
+	if m == nil {
+		t.Fatal("no CSRF token on /login")
+	}
+	b.csrf = string(m[1])
+	res, err = b.post(base+"/login", url.Values{"username": {username}, "password": {password}})
+	if err != nil || res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in: %v %v", res, err)
+	}
+	return b
+}
+
+// post submits a form with the CSRF token.
+func (b *browser) post(u string, form url.Values) (*http.Response, error) {
+	form.Set("_csrf", b.csrf)
+	res, err := b.http.PostForm(u, form)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res, nil
+}
+
 // TestKillNineLosesNothing runs the console as a subprocess, sends it
-// notifications, kills it with SIGKILL at random moments and restarts it,
-// cycle after cycle. Every notification that got a 2xx must then be in the
-// log exactly once, and the database must pass integrity_check.
+// notifications and terminations, kills it with SIGKILL at random moments
+// and restarts it, cycle after cycle. Then: every notification that got a
+// 2xx is in the log exactly once; the database passes integrity_check; no
+// termination reached WeChat Pay twice; none is left pending after a start.
 func TestKillNineLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash cycles take a while; run without -short")
@@ -120,6 +171,29 @@ func TestKillNineLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	signer := sb.Signer()
+
+	// Authorizations to terminate: links made through the console, agreed
+	// by their users at the simulator.
+	c = startConsole(t, dbPath, port)
+	admin := signIn(t, c.base, "admin", "crash-test-password")
+	var codes []string
+	for range 20 {
+		res, err := admin.post(c.base+"/links", url.Values{"sub_mchid": {subMchID}})
+		if err != nil || res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("create link: %v %v", res, err)
+		}
+		var id int64
+		fmt.Sscanf(res.Header.Get("Location"), "/links/%d", &id)
+		l, err := db.LinkByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sb.Agree(ctx, l.Token); err != nil {
+			t.Fatal(err)
+		}
+		codes = append(codes, l.AuthorizationCode)
+	}
+	c.kill()
 	db.Close()
 
 	// Notifications are signed once and sent again in later cycles, as
@@ -166,16 +240,92 @@ func TestKillNineLosesNothing(t *testing.T) {
 				}
 			}()
 		}
+		// One termination a cycle, each code submitted once, whatever
+		// happens to the answer: a person would look the code up again
+		// rather than resubmit blindly.
+		if cycle < len(codes) {
+			code := codes[cycle]
+			wg.Add(1)
+			// Every other termination meets a WeChat Pay that answers after
+			// the kill: the call reached it, the answer never came back, and
+			// the next start must find out by a query.
+			if cycle%2 == 1 {
+				if res, err := admin.post(c.base+"/sandbox/control/faults", url.Values{"kind": {"slow"}, "n": {"1"}}); err != nil || res.StatusCode != http.StatusSeeOther {
+					t.Fatalf("inject a slow answer: %v %v", res, err)
+				}
+			}
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration(rand.IntN(int(runFor/time.Millisecond)+1)) * time.Millisecond)
+				_, _ = admin.post(c.base+"/authorizations/"+code+"/terminate", url.Values{"reason": {"用户申请解除（崩溃测试）"}, "confirm": {"1"}})
+			}()
+		}
 		time.Sleep(runFor)
 		c.kill() // SIGKILL mid-flight
 		wg.Wait()
 	}
 
+	// A last start resolves terminations a kill left pending.
+	c = startConsole(t, dbPath, port)
 	db, err = store.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		pending, err := db.PendingTerminations(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pending) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d terminations still pending after a start:\n%s", len(pending), c.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.kill()
+	sb, err = sandbox.New(ctx, sandbox.Options{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	terminated := 0
+	for _, code := range codes[:min(cycles, len(codes))] {
+		calls, err := sb.Calls(ctx, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, call := range calls {
+			if strings.HasSuffix(call.Path, "/terminate") {
+				n++
+			}
+		}
+		if n > 1 {
+			t.Errorf("%s: %d terminate calls reached WeChat Pay, want at most 1", code, n)
+		}
+		terms, err := db.TerminationsByCode(ctx, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sbAuth, err := sb.Authorization(ctx, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range terms {
+			if tr.Status == store.TerminationSucceeded {
+				terminated++
+				if sbAuth.State != sandbox.StateUnavailable {
+					t.Errorf("%s: recorded as terminated, but WeChat Pay says %s", code, sbAuth.State)
+				}
+			}
+		}
+		if n == 1 && sbAuth.State == sandbox.StateUnavailable && len(terms) > 0 && terms[0].Status != store.TerminationSucceeded {
+			t.Errorf("%s: WeChat Pay terminated it, but the console recorded %s", code, terms[0].Status)
+		}
+	}
 	var integrity string
 	if err := db.Read.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
 		t.Fatalf("integrity_check = %q, %v", integrity, err)
@@ -200,5 +350,5 @@ func TestKillNineLosesNothing(t *testing.T) {
 	if len(acked) == 0 {
 		t.Fatal("no notification was acknowledged: the test proved nothing")
 	}
-	t.Logf("%d cycles: %d distinct notifications acknowledged, all present once", cycles, len(acked))
+	t.Logf("%d cycles: %d distinct notifications acknowledged, all present once; %d terminations succeeded, none sent twice", cycles, len(acked), terminated)
 }

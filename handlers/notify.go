@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,10 @@ type Receiver struct {
 	Store     NotifyStore
 	MchID     string // WECHATPAY_MCHID: notifications must name us
 	ServiceID string // PAYSCORE_SERVICE_ID
+	// StoreTimeout bounds the wait for the commit (default 4 s): WeChat Pay
+	// gives up on an answer after 5 s, so a busy database answers 503 in
+	// time and WeChat Pay delivers again.
+	StoreTimeout time.Duration
 }
 
 // Refusal reasons found by the receiver itself (the parser has its own).
@@ -100,16 +105,27 @@ func (h *Handler) notify(c echo.Context) error {
 	if at.IsZero() {
 		at = n.CreateTime
 	}
-	outcome, err := r.Store.RecordNotification(ctx, store.Notification{
+	timeout := r.StoreTimeout
+	if timeout <= 0 {
+		timeout = 4 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	outcome, err := r.Store.RecordNotification(sctx, store.Notification{
 		NotificationID: n.ID, EventType: n.EventType, AuthorizationCode: p.AuthorizationCode, SubMchID: p.SubMchID,
 		OpenID: p.OpenID, SubOpenID: p.SubOpenID, OpenOrCloseTime: at, CreateTime: n.CreateTime.Format("2006-01-02T15:04:05Z07:00"),
 		Serial: n.Serial, Envelope: n.Envelope, Payload: n.Plaintext, RemoteAddr: c.RealIP(),
 	})
 	if err != nil {
-		// Not committed: a 5xx makes WeChat Pay deliver it again.
+		// Not known to be committed: a 5xx makes WeChat Pay deliver it
+		// again, and a retry of one that did commit is a harmless duplicate.
 		h.Logger.Error("notification: record", "id", n.ID, "err", err)
 		h.notifyMetrics.outcomes.WithLabelValues("error").Inc()
-		return failJSON(c, http.StatusInternalServerError, "storage unavailable, retry later")
+		status := http.StatusInternalServerError
+		if errors.Is(err, context.DeadlineExceeded) {
+			status = http.StatusServiceUnavailable
+		}
+		return failJSON(c, status, "storage unavailable, retry later")
 	}
 	h.notifyMetrics.outcomes.WithLabelValues(outcome).Inc()
 	return c.NoContent(http.StatusNoContent)

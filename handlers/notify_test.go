@@ -7,6 +7,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -450,6 +451,52 @@ func TestSandboxNotificationLoop(t *testing.T) {
 		t.Errorf("after the user closed: state = %s, want UNAVAILABLE", a.State)
 	}
 	if got, want := countRows(t, ts.db, "callbacks"), 2; got != want {
+		t.Errorf("callbacks = %d, want %d", got, want)
+	}
+}
+
+// TestNotifyBusyDatabase: while another connection holds the write lock,
+// a notification is answered 503 within the store time-out — never 204 —
+// and WeChat Pay's next delivery, once the lock is gone, is stored.
+func TestNotifyBusyDatabase(t *testing.T) {
+	ts, n := newReceiverServer(t, func(r *Receiver) { r.StoreTimeout = 300 * time.Millisecond })
+	other, err := sql.Open("sqlite3", "file:"+ts.db.Path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	body, h := n.valid(t, "EV-busy", payscore.EventUserOpenService, "CODE-BUSY", time.Now())
+	start := time.Now()
+	status, resp := n.send(t, body, h)
+	if got, want := status, http.StatusServiceUnavailable; got != want {
+		t.Fatalf("status while locked = %d, want %d (%s)", got, want, resp)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("answered after %s, want within the store time-out", took)
+	}
+	if _, err := conn.ExecContext(context.Background(), `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, resp = n.send(t, body, h)
+		if status == http.StatusNoContent || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status != http.StatusNoContent {
+		t.Fatalf("retry after the lock: status %d (%s)", status, resp)
+	}
+	if got, want := countRows(t, ts.db, "callbacks"), 1; got != want {
 		t.Errorf("callbacks = %d, want %d", got, want)
 	}
 }

@@ -145,14 +145,10 @@ func (s *Sandbox) apiHandler(h func(c echo.Context, body []byte) (int, any, erro
 			c.Response().Header().Set("Retry-After", "1")
 			return s.writeAPIError(c, key, &apiError{http.StatusTooManyRequests, "FREQUENCY_LIMITED", "频率超限"})
 		case FaultSlow:
-			// The work is still done after the wait, even if the client gave
-			// up: that is what makes a time-out's outcome unknown.
-			t := time.NewTimer(s.slowDelay)
-			select {
-			case <-t.C:
-			case <-c.Request().Context().Done():
-				t.Stop()
-			}
+			// The work is done at once and only the answer is late: that is
+			// what makes a time-out's outcome unknown to the caller.
+			c.Response().Writer = &slowWriter{ResponseWriter: c.Response().Writer, done: c.Request().Context().Done()}
+			defer s.holdAnswer(c)
 		case FaultBadSignature:
 			key = s.id.forgerKey
 		}
@@ -167,6 +163,9 @@ func (s *Sandbox) apiHandler(h func(c echo.Context, body []byte) (int, any, erro
 		}
 		if err := s.verifyRequest(c.Request(), body); err != nil {
 			return s.writeAPIError(c, key, &apiError{http.StatusUnauthorized, "SIGN_ERROR", "签名错误: " + err.Error()})
+		}
+		if err := s.logCall(c, body); err != nil {
+			return err
 		}
 		status, resp, err := h(c, body)
 		if err != nil {
@@ -185,6 +184,42 @@ func (s *Sandbox) apiHandler(h func(c echo.Context, body []byte) (int, any, erro
 		}
 		return s.writeSigned(c, key, status, out)
 	}
+}
+
+// holdAnswer delays a slow answer until SlowDelay has passed or the caller
+// hung up. The answer itself is buffered until then (see slowWriter).
+func (s *Sandbox) holdAnswer(c echo.Context) {
+	w, ok := c.Response().Writer.(*slowWriter)
+	if !ok {
+		return
+	}
+	t := time.NewTimer(s.slowDelay)
+	select {
+	case <-t.C:
+	case <-w.done:
+		t.Stop()
+	}
+	w.flush()
+}
+
+// slowWriter buffers an answer so that the work behind it can finish (and
+// commit) before the caller may see anything.
+type slowWriter struct {
+	http.ResponseWriter
+	status int
+	buf    bytes.Buffer
+	done   <-chan struct{}
+}
+
+func (w *slowWriter) WriteHeader(status int)      { w.status = status }
+func (w *slowWriter) Write(b []byte) (int, error) { return w.buf.Write(b) }
+
+func (w *slowWriter) flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.ResponseWriter.WriteHeader(w.status)
+	_, _ = w.ResponseWriter.Write(w.buf.Bytes())
 }
 
 func (s *Sandbox) writeAPIError(c echo.Context, key *rsa.PrivateKey, e *apiError) error {
@@ -562,4 +597,48 @@ func (s *Sandbox) close(ctx context.Context, code, subMchID, reason string) erro
 		s.poke()
 	}
 	return err
+}
+
+// logCall records a verified call on arrival.
+func (s *Sandbox) logCall(c echo.Context, body []byte) error {
+	code, _ := pathCode(c)
+	if code == "" {
+		var b struct {
+			Code string `json:"authorization_code"`
+		}
+		_ = json.Unmarshal(body, &b)
+		code = b.Code
+	}
+	return s.update(c.Request().Context(), func(tx *sql.Tx, now time.Time) error {
+		_, err := tx.ExecContext(c.Request().Context(), `INSERT INTO sandbox_calls (at, method, path, authorization_code) VALUES (?, ?, ?, ?)`,
+			fmtTime(now), c.Request().Method, c.Request().URL.Path, code)
+		return err
+	})
+}
+
+// Call is one verified API call the simulator received.
+type Call struct {
+	At                time.Time
+	Method, Path      string
+	AuthorizationCode string
+}
+
+// Calls lists the verified API calls for an authorization_code, oldest first.
+func (s *Sandbox) Calls(ctx context.Context, code string) ([]Call, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT at, method, path, authorization_code FROM sandbox_calls WHERE authorization_code = ? ORDER BY id`, code)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: calls: %w", err)
+	}
+	defer rows.Close()
+	var out []Call
+	for rows.Next() {
+		var c Call
+		var at string
+		if err := rows.Scan(&at, &c.Method, &c.Path, &c.AuthorizationCode); err != nil {
+			return nil, err
+		}
+		c.At = parseTime(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
