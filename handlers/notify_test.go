@@ -61,10 +61,22 @@ func testKeys(t testing.TB) (*rsa.PrivateKey, *rsa.PrivateKey) {
 }
 
 // newReceiverServer configures the receiver with a real verifier for the
-// notifier's keys; sub-merchant 1900000001 is registered.
-func newReceiverServer(t *testing.T, wrap ...func(*Receiver)) (*testServer, *notifier) {
+// notifier's keys (the test platform key); sub-merchant 1900000001 is
+// registered. wrap adjusts the receiver.
+func newReceiverServer(t testing.TB, wrap ...func(*Receiver)) (*testServer, *notifier) {
 	t.Helper()
 	key, _ := testKeys(t)
+	return newReceiverServerWithKey(t, key, func(d *Deps) {
+		for _, w := range wrap {
+			w(&d.Receiver)
+		}
+	})
+}
+
+// newReceiverServerWithKey is newReceiverServer with a given platform key
+// and a last change to the handlers' dependencies.
+func newReceiverServerWithKey(t testing.TB, key *rsa.PrivateKey, deps func(*Deps)) (*testServer, *notifier) {
+	t.Helper()
 	n := &notifier{key: key, keyID: "PUB_KEY_ID_0114232134912410000000000000", apiV3Key: "0123456789abcdef0123456789abcdef",
 		mchID: "1230000109", service: "500001"}
 	verifier, err := payscore.NewNotifyVerifier(payscore.Config{APIv3Key: n.apiV3Key, PublicKey: &key.PublicKey, PublicKeyID: n.keyID})
@@ -73,8 +85,8 @@ func newReceiverServer(t *testing.T, wrap ...func(*Receiver)) (*testServer, *not
 	}
 	ts := newTestServer(t, withDeps(func(d *Deps) {
 		d.Receiver = Receiver{Parser: verifier, Store: d.Store.(*store.DB), MchID: n.mchID, ServiceID: n.service}
-		for _, w := range wrap {
-			w(&d.Receiver)
+		if deps != nil {
+			deps(d)
 		}
 	}))
 	if _, err := ts.db.CreateSubMerchant(context.Background(), store.SubMerchant{SubMchID: "1900000001", Name: "测试商户"}); err != nil {

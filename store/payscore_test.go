@@ -12,7 +12,7 @@ import (
 	"github.com/payscore-console/payscore-console/store"
 )
 
-func openTestDB(t *testing.T) *store.DB {
+func openTestDB(t testing.TB) *store.DB {
 	t.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
 	if err != nil {
@@ -22,7 +22,7 @@ func openTestDB(t *testing.T) *store.DB {
 	return db
 }
 
-func mustSubMerchant(t *testing.T, db *store.DB, subMchID string) *store.SubMerchant {
+func mustSubMerchant(t testing.TB, db *store.DB, subMchID string) *store.SubMerchant {
 	t.Helper()
 	m, err := db.CreateSubMerchant(context.Background(), store.SubMerchant{SubMchID: subMchID, Name: "Shop " + subMchID})
 	if err != nil {
