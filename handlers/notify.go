@@ -92,7 +92,10 @@ func (h *Handler) notify(c echo.Context) error {
 		refusal.Reason = reasonNotOwner
 		return h.refuse(c, http.StatusBadRequest, refusal, "not for this merchant")
 	}
-	if _, err := r.Store.SubMerchantByMchID(ctx, p.SubMchID); errors.Is(err, store.ErrNotFound) {
+	if _, known := h.knownSubMchIDs.Load(p.SubMchID); known {
+		// Registered before: sub-merchants are never deleted (only disabled,
+		// and a disabled one's users still send real events).
+	} else if _, err := r.Store.SubMerchantByMchID(ctx, p.SubMchID); errors.Is(err, store.ErrNotFound) {
 		h.Logger.Warn("notification refused: unknown sub_mchid", "id", n.ID, "sub_mchid", p.SubMchID)
 		refusal.Reason = reasonUnknownSubMchID
 		return h.refuse(c, http.StatusBadRequest, refusal, "unknown sub_mchid")
@@ -100,6 +103,8 @@ func (h *Handler) notify(c echo.Context) error {
 		h.Logger.Error("notification: look up sub-merchant", "err", err)
 		h.notifyMetrics.outcomes.WithLabelValues("error").Inc()
 		return failJSON(c, http.StatusInternalServerError, "internal error")
+	} else {
+		h.knownSubMchIDs.Store(p.SubMchID, struct{}{})
 	}
 	at := p.OpenOrCloseTime
 	if at.IsZero() {

@@ -189,9 +189,10 @@ func NewNotifyVerifier(cfg Config) (*NotifyVerifier, error) {
 // of ours; the SDK verifies the signature and decrypts AEAD_AES_256_GCM; the
 // event type is allowed; the payload parses strictly.
 func (v *NotifyVerifier) Parse(ctx context.Context, header http.Header, body []byte) (*Notification, error) {
-	id := untrustedID(body)
 	refuse := func(reason string, err error) (*Notification, error) {
-		return nil, &NotifyError{Reason: reason, NotificationID: id, Err: err}
+		// Read only for a refusal: an accepted body's id comes from the
+		// verified envelope.
+		return nil, &NotifyError{Reason: reason, NotificationID: untrustedID(body), Err: err}
 	}
 	if len(body) > MaxNotificationBytes {
 		return refuse(ReasonMalformed, errors.New("body larger than 64 KiB"))
@@ -396,67 +397,95 @@ func (o object) alias(a, b string, max int) (string, error) {
 	return x, nil
 }
 
-// parseEnvelope reads the notification envelope strictly. The reason is
-// malformed, or decrypt_failed for an algorithm other than AEAD_AES_256_GCM.
+// rawEnvelope is the envelope as JSON; pointers tell absent (or null)
+// fields from empty ones. One struct decode: the envelope is parsed on every
+// delivery, at thousands a second, and the signature already vouches for
+// it; the decrypted payload, which the console acts on, is read strictly
+// by parsePayload.
+type rawEnvelope struct {
+	ID           *string `json:"id"`
+	CreateTime   *string `json:"create_time"`
+	EventType    *string `json:"event_type"`
+	ResourceType *string `json:"resource_type"`
+	Summary      *string `json:"summary"`
+	Resource     *struct {
+		Algorithm      *string `json:"algorithm"`
+		Ciphertext     *string `json:"ciphertext"`
+		Nonce          *string `json:"nonce"`
+		AssociatedData *string `json:"associated_data"`
+		OriginalType   *string `json:"original_type"`
+	} `json:"resource"`
+}
+
+// field checks one envelope string: required or not, at most max bytes.
+func field(name string, v *string, max int, required bool) (string, error) {
+	if v == nil || *v == "" {
+		if required {
+			return "", errors.New(name + " is missing")
+		}
+		return "", nil
+	}
+	if len(*v) > max {
+		return "", errors.New(name + " is too long")
+	}
+	return *v, nil
+}
+
+// parseEnvelope reads the notification envelope and checks the shape the SDK
+// relies on. The reason is malformed, or decrypt_failed for an algorithm
+// other than AEAD_AES_256_GCM or a nonce that is not 12 bytes.
 func parseEnvelope(body []byte) (envelope, string, error) {
 	var e envelope
-	o, err := parseObject(body)
-	if err != nil {
-		return e, ReasonMalformed, errors.New("envelope is " + err.Error())
+	var raw rawEnvelope
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return e, ReasonMalformed, errors.New("envelope is not a JSON object of strings")
 	}
 	var ct string
+	var err error
 	for _, f := range []struct {
 		dst      *string
-		key      string
+		name     string
+		v        *string
 		max      int
 		required bool
 	}{
-		{&e.id, "id", 64, true},
-		{&ct, "create_time", 64, true},
-		{&e.eventType, "event_type", 64, true},
-		{&e.resourceType, "resource_type", 64, true},
-		{&e.summary, "summary", 256, false},
+		{&e.id, "id", raw.ID, 64, true},
+		{&ct, "create_time", raw.CreateTime, 64, true},
+		{&e.eventType, "event_type", raw.EventType, 64, true},
+		{&e.resourceType, "resource_type", raw.ResourceType, 64, true},
+		{&e.summary, "summary", raw.Summary, 256, false},
 	} {
-		if f.required {
-			*f.dst, err = o.need(f.key, f.max)
-		} else {
-			*f.dst, err = o.opt(f.key, f.max)
-		}
-		if err != nil {
+		if *f.dst, err = field(f.name, f.v, f.max, f.required); err != nil {
 			return e, ReasonMalformed, err
 		}
 	}
 	if e.createTime, err = time.Parse(time.RFC3339, ct); err != nil {
 		return e, ReasonMalformed, errors.New("create_time is not RFC 3339")
 	}
-	raw, ok := o["resource"]
-	if !ok {
+	r := raw.Resource
+	if r == nil {
 		return e, ReasonMalformed, errors.New("resource is missing")
 	}
-	r, err := parseObject(raw)
-	if err != nil {
-		return e, ReasonMalformed, errors.New("resource is " + err.Error())
-	}
-	if e.algorithm, err = r.need("algorithm", 64); err != nil {
+	if e.algorithm, err = field("resource.algorithm", r.Algorithm, 64, true); err != nil {
 		return e, ReasonMalformed, err
 	}
 	if e.algorithm != "AEAD_AES_256_GCM" {
 		return e, ReasonDecryptFailed, fmt.Errorf("resource.algorithm %q is not AEAD_AES_256_GCM", e.algorithm)
 	}
-	if _, err = r.need("ciphertext", MaxNotificationBytes); err != nil {
+	if _, err = field("resource.ciphertext", r.Ciphertext, MaxNotificationBytes, true); err != nil {
 		return e, ReasonMalformed, err
 	}
-	nonce, err := r.need("nonce", 64)
+	nonce, err := field("resource.nonce", r.Nonce, 64, true)
 	if err != nil {
 		return e, ReasonMalformed, err
 	}
 	if len(nonce) != 12 {
 		return e, ReasonDecryptFailed, errors.New("resource.nonce is not 12 bytes")
 	}
-	if e.associatedData, err = r.opt("associated_data", 256); err != nil {
+	if e.associatedData, err = field("resource.associated_data", r.AssociatedData, 256, false); err != nil {
 		return e, ReasonMalformed, err
 	}
-	if e.originalType, err = r.opt("original_type", 64); err != nil {
+	if e.originalType, err = field("resource.original_type", r.OriginalType, 64, false); err != nil {
 		return e, ReasonMalformed, err
 	}
 	return e, "", nil
