@@ -53,6 +53,9 @@ type Config struct {
 	platformCerts []*x509.Certificate
 }
 
+// defaultWeChatPayAPIBase is WeChat Pay's own API host.
+const defaultWeChatPayAPIBase = "https://api.mch.weixin.qq.com"
+
 // setting ties a Config field to its variable.
 type setting struct {
 	env   string
@@ -76,7 +79,7 @@ func (c *Config) settings() []setting {
 		{"WECHATPAY_PUBLIC_KEY", &c.WeChatPayPublicKey, "", "path to the WeChat Pay public key pub_key.pem"},
 		{"WECHATPAY_PUBLIC_KEY_ID", &c.WeChatPayPublicKeyID, "", "its id, PUB_KEY_ID_…"},
 		{"WECHATPAY_PLATFORM_CERT", &c.WeChatPayPlatformCert, "", "path to platform certificate(s) PEM"},
-		{"WECHATPAY_API_BASE", &c.WeChatPayAPIBase, "https://api.mch.weixin.qq.com", "WeChat Pay API host"},
+		{"WECHATPAY_API_BASE", &c.WeChatPayAPIBase, defaultWeChatPayAPIBase, "WeChat Pay API host"},
 		{"PAYSCORE_SERVICE_ID", &c.PayscoreServiceID, "", "Pay Score service id"},
 		{"PAYSCORE_CHANNEL_ID", &c.PayscoreChannelID, "", "channel merchant id"},
 		{"PAYSCORE_APPID", &c.PayscoreAppID, "", "acquiring institution's AppID"},
@@ -141,6 +144,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("ADMIN_PASSWORD: must be at least 10 characters"))
 	}
 	if c.Sandbox() {
+		if c.WeChatPayAPIBase != defaultWeChatPayAPIBase {
+			// A WeChat Pay variable set alone is a live set-up missing the
+			// rest, not a reason to fall back to the sandbox silently.
+			errs = append(errs, errors.New("WECHATPAY_API_BASE is set but no WeChat Pay credentials are: live mode needs WECHATPAY_MCHID, WECHATPAY_CERT_SERIAL, WECHATPAY_PRIVATE_KEY, WECHATPAY_APIV3_KEY and a public key or platform certificate"))
+		}
 		return errors.Join(errs...)
 	}
 	var missing []string

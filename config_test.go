@@ -255,6 +255,8 @@ func TestRunConfigErrors(t *testing.T) {
 				"WECHATPAY_PUBLIC_KEY_ID", "WECHATPAY_PLATFORM_CERT", "PAYSCORE_SERVICE_ID", "PAYSCORE_CHANNEL_ID", "PAYSCORE_APPID", "WECHAT_MP_SECRET"}},
 		{name: "ErrPartialOnlyAPIv3Key", sandbox: true, change: []change{set("WECHATPAY_APIV3_KEY", testAPIv3Key)},
 			want: []string{"WECHATPAY_MCHID", "WECHATPAY_CERT_SERIAL", "WECHATPAY_PRIVATE_KEY", "WECHATPAY_PUBLIC_KEY"}},
+		{name: "ErrPartialOnlyAPIBase", sandbox: true, change: []change{set("WECHATPAY_API_BASE", "https://api2.mch.weixin.qq.com")},
+			want: []string{"WECHATPAY_API_BASE", "WECHATPAY_MCHID", "WECHATPAY_PRIVATE_KEY"}},
 		{name: "ErrPublicKeyWithoutID", change: []change{unset("WECHATPAY_PUBLIC_KEY_ID")}, want: []string{"missing: WECHATPAY_PUBLIC_KEY_ID"}},
 		{name: "ErrPublicKeyIDWithoutKey", change: []change{unset("WECHATPAY_PUBLIC_KEY")}, want: []string{"missing: WECHATPAY_PUBLIC_KEY"}},
 		{name: "ErrNoVerificationKey", change: []change{unset("WECHATPAY_PUBLIC_KEY", "WECHATPAY_PUBLIC_KEY_ID")},

@@ -102,6 +102,9 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	if cfg.Sandbox() {
 		logger.Warn("SANDBOX MODE: WeChat Pay is simulated in process under /sandbox; no real money, no real users. Set the WECHATPAY_* variables for live mode.")
 	}
+	// Terminations pending from before this moment were left by an earlier
+	// process; those are the start-up resolver's.
+	started := time.Now()
 	db, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
 		return err
@@ -137,7 +140,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	// Work that calls WeChat Pay starts once the server answers: in sandbox
 	// mode the simulator is reached through this very listener.
 	go func() {
-		if err := a.handler.ResolvePendingTerminations(ctx); err != nil {
+		if err := a.handler.ResolvePendingTerminationsBefore(ctx, started); err != nil {
 			logger.Error("resolve pending terminations", "err", err)
 		}
 		if a.sandbox != nil {

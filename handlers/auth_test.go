@@ -522,3 +522,31 @@ func TestLoginLockoutConcurrent(t *testing.T) {
 		t.Errorf("right password after the burst: status = %d, want %d", got, want)
 	}
 }
+
+// TestPollingDoesNotKeepSessionAlive: a page polling by itself (htmx, poll=1)
+// is not the person being active; the idle timeout still ends the session.
+func TestPollingDoesNotKeepSessionAlive(t *testing.T) {
+	ts := newTestServer(t)
+	viewer := ts.client(t, store.RoleViewer)
+	for range 7 {
+		ts.clock.Advance(5 * time.Minute)
+		res := viewer.get(t, "/callbacks?after=1&poll=1", "HX-Request", "true")
+		if res.status >= 400 && res.status != http.StatusUnauthorized {
+			t.Fatalf("poll: status %d", res.status)
+		}
+	}
+	res := viewer.get(t, "/callbacks")
+	if got, want := res.status, http.StatusSeeOther; got != want {
+		t.Fatalf("after 35 min of polling alone: status %d, want %d (signed out)", got, want)
+	}
+
+	t.Run("ActivityKeepsItAlive", func(t *testing.T) {
+		active := ts.client(t, store.RoleViewer)
+		for range 7 {
+			ts.clock.Advance(5 * time.Minute)
+			if res := active.get(t, "/callbacks"); res.status != http.StatusOK {
+				t.Fatalf("page load: status %d", res.status)
+			}
+		}
+	})
+}

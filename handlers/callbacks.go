@@ -158,7 +158,7 @@ func (h *Handler) callbacks(c echo.Context) error {
 			return c.NoContent(http.StatusNoContent)
 		}
 		v.Polling = true
-		v.PollURL = withQuery("/callbacks", q.qs, "after", strconv.FormatInt(ids[0], 10))
+		v.PollURL = withQuery("/callbacks", q.qs, "after", strconv.FormatInt(ids[0], 10), pollParam, "1")
 		return page(http.StatusOK)
 	}
 
@@ -173,7 +173,7 @@ func (h *Handler) callbacks(c echo.Context) error {
 		if len(ids) > 0 {
 			newest = ids[0]
 		}
-		v.PollURL = withQuery("/callbacks", q.qs, "after", strconv.FormatInt(newest, 10))
+		v.PollURL = withQuery("/callbacks", q.qs, "after", strconv.FormatInt(newest, 10), pollParam, "1")
 	}
 	v.CSVURL = withQuery("/callbacks.csv", q.qs)
 	return page(http.StatusOK)

@@ -406,7 +406,7 @@ func (h *Handler) linkView(l *store.Link) views.LinkView {
 		ID: l.ID, SubMchID: l.SubMchID, SubAppID: l.SubAppID, SubMerchantName: l.SubMerchantName, Code: l.AuthorizationCode,
 		Token: l.Token, State: l.State, CreatedBy: l.CreatedByName, Created: l.CreatedAt, Expires: l.TokenExpiresAt,
 		Expired: !h.Now().Before(l.TokenExpiresAt), Opens: l.Opens, LandingURL: h.landingURL(l.Slug),
-		SelfURL: "/links/" + strconv.FormatInt(l.ID, 10),
+		SelfURL: "/links/" + strconv.FormatInt(l.ID, 10) + "?" + pollParam + "=1",
 	}
 	if l.LastOpenedAt != nil {
 		v.LastOpened = *l.LastOpenedAt

@@ -21,6 +21,10 @@ import (
 	"github.com/payscore-console/payscore-console/store"
 )
 
+// pollParam marks the requests a page makes by itself (htmx polling):
+// they neither count as activity nor take flash messages.
+const pollParam = "poll"
+
 // identity is the signed-in person of a request.
 type identity struct {
 	User    *store.User
@@ -159,8 +163,12 @@ func (h *Handler) loadIdentity(next echo.HandlerFunc) echo.HandlerFunc {
 			_ = sess.Save(c.Request(), c.Response())
 			return next(c)
 		}
-		if err := sess.Save(c.Request(), c.Response()); err != nil {
-			return errInternal(err)
+		// A page polling by itself is not the person being active: it must
+		// not hold the session open past the idle timeout.
+		if c.QueryParam(pollParam) != "1" {
+			if err := sess.Save(c.Request(), c.Response()); err != nil {
+				return errInternal(err)
+			}
 		}
 		setContext(c, identityKey{}, &identity{User: user, Session: sess})
 		return next(c)

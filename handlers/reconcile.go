@@ -71,6 +71,14 @@ func (h *Handler) ResolvePendingTerminations(ctx context.Context) error {
 	return h.resolvePending(ctx, time.Time{})
 }
 
+// ResolvePendingTerminationsBefore settles the terminations left pending
+// before a time: main.go passes the moment the process started, so that a
+// termination a person submits while the server is already serving is
+// settled by its own request, not by the resolver.
+func (h *Handler) ResolvePendingTerminationsBefore(ctx context.Context, before time.Time) error {
+	return h.resolvePending(ctx, before)
+}
+
 // resolvePending settles pending terminations created before createdBefore
 // (all when zero).
 func (h *Handler) resolvePending(ctx context.Context, createdBefore time.Time) error {
@@ -111,7 +119,9 @@ func (h *Handler) resolveTermination(ctx context.Context, t store.Termination) e
 	}
 	audit := store.AuditEntry{Username: systemUser, Action: auditTerminateResult, Target: t.AuthorizationCode,
 		Reason: t.Reason, Result: status, RequestID: requestID, Detail: detail}
-	if err := h.Store.FinishTermination(ctx, t.ID, status, requestID, errCode, errMsg, audit); err != nil {
+	if err := h.Store.FinishTermination(ctx, t.ID, status, requestID, errCode, errMsg, audit); errors.Is(err, store.ErrConflict) {
+		return nil // its own request settled it meanwhile
+	} else if err != nil {
 		return fmt.Errorf("termination %d of %s: %w", t.ID, t.AuthorizationCode, err)
 	}
 	h.Logger.Info("pending termination resolved", "id", t.ID, "authorization_code", t.AuthorizationCode, "status", status)

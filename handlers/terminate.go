@@ -196,7 +196,9 @@ func (h *Handler) runTermination(c echo.Context, v views.TerminateView) error {
 	if out.status != store.TerminationPending {
 		result := h.auditEntry(c, store.AuditEntry{Action: auditTerminateResult, Target: code, Reason: reason,
 			Result: out.status, RequestID: out.requestID, Detail: resultDetail(out)})
-		if err := h.Store.FinishTermination(bg, id, out.status, out.requestID, out.errCode, out.errMsg, result); err != nil {
+		// ErrConflict: the resolver settled it meanwhile; its outcome stands
+		// and the page shows the state WeChat Pay reports.
+		if err := h.Store.FinishTermination(bg, id, out.status, out.requestID, out.errCode, out.errMsg, result); err != nil && !errors.Is(err, store.ErrConflict) {
 			return errInternal(err)
 		}
 	}
@@ -237,9 +239,13 @@ func (h *Handler) runTermination(c echo.Context, v views.TerminateView) error {
 // reconciler or the next start to settle.
 func (h *Handler) settleTermination(ctx context.Context, code, sub, requestID string, callErr error) terminationOutcome {
 	var ae *payscore.APIError
+	var ve *payscore.ValidationError
 	switch {
 	case callErr == nil:
 		return terminationOutcome{status: store.TerminationSucceeded, requestID: requestID}
+	case errors.As(callErr, &ve):
+		// Refused before sending: nothing reached WeChat Pay.
+		return terminationOutcome{status: store.TerminationFailed, errCode: "VALIDATION", errMsg: ve.Error()}
 	case !errors.Is(callErr, payscore.ErrBadSignature) && errors.As(callErr, &ae) && ae.Status < http.StatusInternalServerError:
 		return terminationOutcome{status: store.TerminationFailed, requestID: ae.RequestID, errCode: ae.Code, errMsg: ae.Message}
 	}

@@ -138,6 +138,20 @@ func (s *Sandbox) apiHandler(h func(c echo.Context, body []byte) (int, any, erro
 		// caller hung up.
 		body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBody+1))
 		key := s.id.platformKey
+		if err != nil {
+			return s.writeAPIError(c, key, paramError("读取请求失败"))
+		}
+		if len(body) > maxBody {
+			return s.writeAPIError(c, key, paramError("请求体过大"))
+		}
+		// Only a correctly signed call takes an injected fault, so that
+		// anonymous requests cannot use up the faults an admin queued.
+		if err := s.verifyRequest(c.Request(), body); err != nil {
+			return s.writeAPIError(c, key, &apiError{http.StatusUnauthorized, "SIGN_ERROR", "签名错误: " + err.Error()})
+		}
+		if err := s.logCall(c, body); err != nil {
+			return err
+		}
 		switch s.takeFault() {
 		case FaultSystemError:
 			return s.writeAPIError(c, key, &apiError{http.StatusInternalServerError, "SYSTEM_ERROR", "系统错误"})
@@ -155,18 +169,6 @@ func (s *Sandbox) apiHandler(h func(c echo.Context, body []byte) (int, any, erro
 		// WeChat Pay finishes what it started even if the caller hung up (a
 		// time-out's outcome is unknown to the caller, not undone).
 		c.SetRequest(c.Request().WithContext(context.WithoutCancel(c.Request().Context())))
-		if err != nil {
-			return s.writeAPIError(c, key, paramError("读取请求失败"))
-		}
-		if len(body) > maxBody {
-			return s.writeAPIError(c, key, paramError("请求体过大"))
-		}
-		if err := s.verifyRequest(c.Request(), body); err != nil {
-			return s.writeAPIError(c, key, &apiError{http.StatusUnauthorized, "SIGN_ERROR", "签名错误: " + err.Error()})
-		}
-		if err := s.logCall(c, body); err != nil {
-			return err
-		}
 		status, resp, err := h(c, body)
 		if err != nil {
 			var ae *apiError

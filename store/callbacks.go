@@ -154,30 +154,7 @@ func (db *DB) Callbacks(ctx context.Context, f CallbackFilter) ([]Callback, erro
 	}
 	conds, targs := timeRange("callbacks", "first_received_at", f.From, f.To)
 	where, args = append(where, conds...), append(args, targs...)
-	if f.Before > 0 {
-		add("id < ?", f.Before)
-	}
-	if f.After > 0 {
-		add("id > ?", f.After)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	q := `SELECT ` + callbackListColumns + ` FROM callbacks`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	// Polling (After) takes the oldest rows above the cursor, so that a
-	// burst larger than one page is picked up over several polls, none
-	// skipped; the page is still returned newest first.
-	ascending := f.After > 0 && f.Before == 0
-	if ascending {
-		q += ` ORDER BY id ASC LIMIT ?`
-	} else {
-		q += ` ORDER BY id DESC LIMIT ?`
-	}
-	args = append(args, limit)
+	q, args, ascending := keysetPage(`SELECT `+callbackListColumns+` FROM callbacks`, where, args, f.Before, f.After, f.Limit)
 	rows, err := db.Read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list callbacks: %w", err)
@@ -302,4 +279,31 @@ func (db *DB) DeliveryCounts(ctx context.Context, ids []string) (map[string]int,
 		}
 	}
 	return out, nil
+}
+
+// keysetPage completes a list query: the filters, the keyset cursor
+// (before / after an id), the order and the limit (default 50). Polling
+// (after, without before) takes the oldest rows above the cursor, so that a
+// burst larger than one page is picked up over several polls, none skipped;
+// the caller then returns the page newest first (ascending reports it).
+func keysetPage(q string, where []string, args []any, before, after int64, limit int) (string, []any, bool) {
+	if before > 0 {
+		where, args = append(where, "id < ?"), append(args, before)
+	}
+	if after > 0 {
+		where, args = append(where, "id > ?"), append(args, after)
+	}
+	if limit <= 0 {
+		limit = 50
+	}
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	ascending := after > 0 && before == 0
+	if ascending {
+		q += ` ORDER BY id ASC LIMIT ?`
+	} else {
+		q += ` ORDER BY id DESC LIMIT ?`
+	}
+	return q, append(args, limit), ascending
 }

@@ -82,14 +82,29 @@ func (db *DB) CreateLink(ctx context.Context, l Link) (*Link, error) {
 	return out, err
 }
 
-// RenewLink stores a new token for a link.
+// RenewLink stores a new token for a link. The new pre-authorization is
+// the newest event of its authorization: it is UNBINDUSER again until the
+// user agrees (or a query says otherwise), so that reconciliation asks
+// about it if no notification comes.
 func (db *DB) RenewLink(ctx context.Context, id int64, token string, expires time.Time) error {
 	return db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE links SET token = ?, token_expires_at = ?, reconciled_at = NULL WHERE id = ?`, token, fmtTime(expires), id)
 		if err != nil {
 			return fmt.Errorf("store: renew link: %w", err)
 		}
-		return nil
+		var code, subMchID, state string
+		err = tx.QueryRowContext(ctx, `SELECT l.authorization_code, m.sub_mchid, coalesce(a.state, '') FROM links l
+			JOIN sub_merchants m ON m.id = l.sub_merchant_id
+			LEFT JOIN authorizations a ON a.authorization_code = l.authorization_code WHERE l.id = ?`, id).Scan(&code, &subMchID, &state)
+		if err != nil {
+			return fmt.Errorf("store: renew link: %w", err)
+		}
+		if state == StateAvailable {
+			return nil // the user already agreed: a new token changes nothing
+		}
+		_, err = saveAuthorization(ctx, tx, Authorization{AuthorizationCode: code, SubMchID: subMchID, State: StateUnbindUser,
+			StateTime: tx.now, Source: "preauthorize"})
+		return err
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -63,27 +62,7 @@ func (db *DB) RefusalLog(ctx context.Context, f RefusalFilter) ([]Refusal, error
 	if !f.To.IsZero() {
 		add("received_at < ?", fmtTime(f.To))
 	}
-	if f.Before > 0 {
-		add("id < ?", f.Before)
-	}
-	if f.After > 0 {
-		add("id > ?", f.After)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	q := `SELECT ` + refusalColumns + ` FROM callback_refusals`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	ascending := f.After > 0 && f.Before == 0
-	if ascending {
-		q += ` ORDER BY id ASC LIMIT ?`
-	} else {
-		q += ` ORDER BY id DESC LIMIT ?`
-	}
-	args = append(args, limit)
+	q, args, ascending := keysetPage(`SELECT `+refusalColumns+` FROM callback_refusals`, where, args, f.Before, f.After, f.Limit)
 	rows, err := db.Read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: refusal log: %w", err)

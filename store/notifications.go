@@ -175,6 +175,15 @@ func recordNotification(ctx context.Context, tx *Tx, st notifyStmts, n Notificat
 		}
 	case !errors.Is(err, sql.ErrNoRows):
 		return "", fmt.Errorf("store: record notification: %w", err)
+	case n.AuthorizationCode == "":
+		// The spec lets a notification omit authorization_code: with no
+		// code there is no authorization to change (an empty key would
+		// merge every such user into one row). Kept, visibly not applied.
+		outcome = OutcomeStale
+		if err := st.insertCallback.QueryRowContext(ctx, n.NotificationID, n.EventType, n.AuthorizationCode, n.SubMchID, n.OpenID, n.SubOpenID,
+			fmtTimePtr(&n.OpenOrCloseTime), n.CreateTime, n.Serial, string(n.Envelope), string(n.Payload), false, now, now).Scan(&id); err != nil {
+			return "", fmt.Errorf("store: record notification: %w", err)
+		}
 	default:
 		a := Authorization{AuthorizationCode: n.AuthorizationCode, SubMchID: n.SubMchID, OpenID: n.OpenID, SubOpenID: n.SubOpenID,
 			StateTime: n.OpenOrCloseTime, Source: "notification"}

@@ -382,3 +382,60 @@ func TestSameSecondCloseWins(t *testing.T) {
 		}
 	})
 }
+
+// TestNotificationWithoutCode: authorization_code is optional in a
+// notification; one without it is kept but changes no authorization (an
+// empty key would merge every such user into one row).
+func TestNotificationWithoutCode(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	for i, user := range []string{"oUserA", "oUserB"} {
+		n := notification(fmt.Sprint("EV-nocode-", i), store.EventOpen, "", time.Now())
+		n.OpenID = user
+		o, err := db.RecordNotification(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := o, store.OutcomeStale; got != want {
+			t.Errorf("outcome = %q, want %q", got, want)
+		}
+	}
+	if _, err := db.AuthorizationByCode(ctx, ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an authorization with an empty code exists: %v", err)
+	}
+	if cbs, _ := db.Callbacks(ctx, store.CallbackFilter{}); len(cbs) != 2 {
+		t.Errorf("callbacks = %d, want 2", len(cbs))
+	}
+}
+
+// TestRenewAfterCloseIsReconciled: renewing a link whose user had closed
+// the service makes it UNBINDUSER again, so that a lost notification of the
+// new agreement is found by reconciliation once the token expires.
+func TestRenewAfterCloseIsReconciled(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	now := t0
+	db.Now = func() time.Time { return now }
+	m := mustSubMerchant(t, db, "1900000001")
+	l, err := db.CreateLink(ctx, store.Link{Slug: "s", SubMerchantID: m.ID, AuthorizationCode: "C", Token: "t1", TokenExpiresAt: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(10 * time.Minute)
+	if _, err := db.RecordNotification(ctx, notification("EV-close", store.EventClose, "C", now)); err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(2 * time.Hour)
+	if err := db.RenewLink(ctx, l.ID, "t2", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.AuthorizationByCode(ctx, "C")
+	if err != nil || a.State != store.StateUnbindUser {
+		t.Fatalf("after renewal: %+v, %v; want UNBINDUSER", a, err)
+	}
+	links, err := db.LinksToReconcile(ctx, now.Add(2*time.Hour), 10)
+	if err != nil || len(links) != 1 {
+		t.Fatalf("links to reconcile after the renewed token expired = %d, %v; want 1", len(links), err)
+	}
+}

@@ -62,9 +62,15 @@ func (db *DB) FinishTermination(ctx context.Context, id int64, status, requestID
 		if err := tx.QueryRowContext(ctx, `SELECT authorization_code, sub_mchid FROM terminations WHERE id = ?`, id).Scan(&code, &sub); err != nil {
 			return fmt.Errorf("store: finish termination: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE terminations SET status = ?, request_id = ?, error_code = ?, error_message = ?, finished_at = ? WHERE id = ?`,
-			status, requestID, errCode, errMsg, fmtTime(tx.now), id); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE terminations SET status = ?, request_id = ?, error_code = ?, error_message = ?, finished_at = ? WHERE id = ? AND status = ?`,
+			status, requestID, errCode, errMsg, fmtTime(tx.now), id, TerminationPending)
+		if err != nil {
 			return fmt.Errorf("store: finish termination: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			// Settled already (by the start-up resolver or the reconciler):
+			// one outcome per termination, never two.
+			return fmt.Errorf("store: termination %d is no longer pending: %w", id, ErrConflict)
 		}
 		if status == TerminationSucceeded {
 			now := tx.now
