@@ -166,7 +166,12 @@ func (h *Handler) Reconcile(ctx context.Context, maxAge time.Duration) (int, err
 		case reconcileRateLimited:
 			return checked, nil
 		case reconcileError:
-			continue // asked again next run
+			// Asked again after a growing delay, so that links that keep
+			// failing do not hold the head of every run.
+			if err := h.Store.LinkReconcileFailed(ctx, l.ID); err != nil {
+				return checked, fmt.Errorf("reconcile: %w", err)
+			}
+			continue
 		case reconcileChanged, reconcileUnchanged:
 			checked++
 		}
@@ -189,8 +194,8 @@ func (h *Handler) Reconcile(ctx context.Context, maxAge time.Duration) (int, err
 			return checked, nil
 		case reconcileChanged, reconcileUnchanged:
 			checked++
-		case reconcileNotFound:
-			// Nothing to learn: note the check (an older state time never
+		case reconcileNotFound, reconcileError:
+			// Nothing learned: note the check (an older state time never
 			// overwrites), so the code waits maxAge like the others instead
 			// of heading every run.
 			a.StateTime = time.Time{}

@@ -33,6 +33,7 @@ type SupportStore interface {
 	PendingTerminations(ctx context.Context) ([]store.Termination, error)
 	LinksToReconcile(ctx context.Context, expiredBefore time.Time, limit int) ([]store.Link, error)
 	MarkLinkReconciled(ctx context.Context, id int64) error
+	LinkReconcileFailed(ctx context.Context, id int64) error
 	AuthorizationsToRecheck(ctx context.Context, before time.Time, limit int) ([]store.Authorization, error)
 	ReauthSession(ctx context.Context, idHash string) error
 }

@@ -42,6 +42,11 @@ const (
 // the request as pending, calls WeChat Pay once, records the outcome, queries
 // the new state and goes back to the look-up.
 func (h *Handler) terminateAuthorization(c echo.Context) error {
+	// A termination may spend the client's whole 15 s deadline on the call
+	// and as much again on the query that settles an unknown outcome: give
+	// this answer more than the server's 30 s write time-out, so that the
+	// person sees the result instead of a cut connection.
+	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(time.Minute))
 	ctx := h.langContext(c)
 	rctx := c.Request().Context()
 	code, ok := codeParam(c)

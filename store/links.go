@@ -88,7 +88,7 @@ func (db *DB) CreateLink(ctx context.Context, l Link) (*Link, error) {
 // about it if no notification comes.
 func (db *DB) RenewLink(ctx context.Context, id int64, token string, expires time.Time) error {
 	return db.update(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE links SET token = ?, token_expires_at = ?, reconciled_at = NULL WHERE id = ?`, token, fmtTime(expires), id)
+		_, err := tx.ExecContext(ctx, `UPDATE links SET token = ?, token_expires_at = ?, reconciled_at = NULL, reconcile_failures = 0, reconcile_after = NULL WHERE id = ?`, token, fmtTime(expires), id)
 		if err != nil {
 			return fmt.Errorf("store: renew link: %w", err)
 		}
@@ -197,11 +197,13 @@ func (db *DB) Links(ctx context.Context, f LinkFilter) ([]Link, error) {
 }
 
 // LinksToReconcile lists links whose token expired before `expiredBefore`,
-// whose authorization is still UNBINDUSER (no notification came), and that
-// were not reconciled since.
+// whose authorization is still UNBINDUSER (no notification came), that were
+// not reconciled since, and whose retry delay after a failed query is over;
+// those never tried come first.
 func (db *DB) LinksToReconcile(ctx context.Context, expiredBefore time.Time, limit int) ([]Link, error) {
-	rows, err := db.Read.QueryContext(ctx, linkSelect+` WHERE l.token_expires_at < ? AND l.reconciled_at IS NULL AND coalesce(a.state, '') = ? ORDER BY l.id LIMIT ?`,
-		fmtTime(expiredBefore), StateUnbindUser, limit)
+	rows, err := db.Read.QueryContext(ctx, linkSelect+` WHERE l.token_expires_at < ? AND l.reconciled_at IS NULL AND coalesce(a.state, '') = ?
+		AND (l.reconcile_after IS NULL OR l.reconcile_after < ?) ORDER BY l.reconcile_failures, l.id LIMIT ?`,
+		fmtTime(expiredBefore), StateUnbindUser, fmtTime(db.Now()), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: links to reconcile: %w", err)
 	}
@@ -215,6 +217,24 @@ func (db *DB) LinksToReconcile(ctx context.Context, expiredBefore time.Time, lim
 		out = append(out, *l)
 	}
 	return out, rows.Err()
+}
+
+// LinkReconcileFailed records a failed reconciliation query: the link is
+// tried again after a delay that doubles with each failure (5 min … 24 h).
+func (db *DB) LinkReconcileFailed(ctx context.Context, id int64) error {
+	return db.update(ctx, func(tx *Tx) error {
+		var failures int
+		if err := tx.QueryRowContext(ctx, `SELECT reconcile_failures FROM links WHERE id = ?`, id).Scan(&failures); err != nil {
+			return fmt.Errorf("store: link reconcile failed: %w", err)
+		}
+		delay := min(5*time.Minute<<min(failures, 10), 24*time.Hour)
+		_, err := tx.ExecContext(ctx, `UPDATE links SET reconcile_failures = reconcile_failures + 1, reconcile_after = ? WHERE id = ?`,
+			fmtTime(tx.now.Add(delay)), id)
+		if err != nil {
+			return fmt.Errorf("store: link reconcile failed: %w", err)
+		}
+		return nil
+	})
 }
 
 // MarkLinkReconciled records that a link's authorization was queried.

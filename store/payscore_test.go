@@ -439,3 +439,35 @@ func TestRenewAfterCloseIsReconciled(t *testing.T) {
 		t.Fatalf("links to reconcile after the renewed token expired = %d, %v; want 1", len(links), err)
 	}
 }
+
+// TestLinkReconcileBackoff: a link whose query failed waits a growing delay
+// and stands behind links never tried.
+func TestLinkReconcileBackoff(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	now := t0
+	db.Now = func() time.Time { return now }
+	m := mustSubMerchant(t, db, "1900000001")
+	var ids []int64
+	for i := range 2 {
+		l, err := db.CreateLink(ctx, store.Link{Slug: fmt.Sprint("s", i), SubMerchantID: m.ID, AuthorizationCode: fmt.Sprint("C", i), Token: "t", TokenExpiresAt: t0.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, l.ID)
+	}
+	now = t0.Add(2 * time.Hour)
+	if err := db.LinkReconcileFailed(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	due, err := db.LinksToReconcile(ctx, now, 10)
+	if err != nil || len(due) != 1 || due[0].ID != ids[1] {
+		t.Fatalf("right after a failure: due = %+v, %v; want only the other link", due, err)
+	}
+	now = now.Add(6 * time.Minute)
+	due, err = db.LinksToReconcile(ctx, now, 10)
+	if err != nil || len(due) != 2 || due[0].ID != ids[1] {
+		t.Fatalf("after the delay: due = %d links, %v; want both, the untried first", len(due), err)
+	}
+}
