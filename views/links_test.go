@@ -111,7 +111,7 @@ func TestLinkPage(t *testing.T) {
 	}{
 		{"OKAwaitingUser", func(v *LinkView) {}, true, false, false},
 		{"OKAvailableStopsPolling", func(v *LinkView) { v.State = "AVAILABLE" }, false, false, false},
-		{"OKExpiredOffersRenew", func(v *LinkView) { v.Expired = true }, true, true, false},
+		{"OKExpiredOffersRenewStopsPolling", func(v *LinkView) { v.Expired = true }, false, true, false},
 		{"OKExpiredButAvailableNoRenew", func(v *LinkView) { v.Expired, v.State = true, "AVAILABLE" }, false, false, false},
 		{"ErrUpstream", func(v *LinkView) {
 			v.Upstream = &UpstreamError{Explanation: "系统错误", Remedy: "稍后重试", Code: "SYSTEM_ERROR", RequestID: "REQ-1"}
