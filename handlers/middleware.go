@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,7 +30,6 @@ type identity struct {
 }
 
 type identityKey struct{}
-type nonceKey struct{}
 
 // currentIdentity returns the request's signed-in person, or nil.
 func currentIdentity(c echo.Context) *identity {
@@ -44,12 +41,6 @@ func setContext(c echo.Context, key, val any) {
 	c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), key, val)))
 }
 
-// cspNonce is the request's CSP nonce for the pages that allow inline script.
-func cspNonce(c echo.Context) string {
-	n, _ := c.Request().Context().Value(nonceKey{}).(string)
-	return n
-}
-
 // consoleCSP allows scripts and styles from the console itself only.
 const consoleCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -58,9 +49,6 @@ const consoleCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img
 // they are set before the handler runs, so an error page has them too.
 func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		nonce := make([]byte, 16)
-		_, _ = rand.Read(nonce)
-		setContext(c, nonceKey{}, base64.StdEncoding.EncodeToString(nonce))
 		hd := c.Response().Header()
 		hd.Set("Content-Security-Policy", consoleCSP)
 		hd.Set("X-Content-Type-Options", "nosniff")
