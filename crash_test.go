@@ -143,9 +143,6 @@ func (b *browser) post(u string, form url.Values) (*http.Response, error) {
 // 2xx is in the log exactly once; the database passes integrity_check; no
 // termination reached WeChat Pay twice; none is left pending after a start.
 func TestKillNineLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash cycles take a while; run without -short")
-	}
 	cycles := 20
 	if v := os.Getenv("CRASH_CYCLES"); v != "" {
 		fmt.Sscan(v, &cycles)

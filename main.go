@@ -140,7 +140,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	// Work that calls WeChat Pay starts once the server answers: in sandbox
 	// mode the simulator is reached through this very listener.
 	go func() {
-		if err := a.handler.ResolvePendingTerminationsBefore(ctx, started); err != nil {
+		if err := a.handler.ResolvePendingTerminations(ctx, started); err != nil {
 			logger.Error("resolve pending terminations", "err", err)
 		}
 		if a.sandbox != nil {

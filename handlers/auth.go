@@ -42,11 +42,9 @@ func (h *Handler) loginPage(c echo.Context) error {
 	}
 	ctx := h.langContext(c)
 	form := views.LoginForm{Next: safeNext(c.QueryParam("next"))}
-	if c.QueryParam("bye") != "" {
-		form.Error = "" // a signed-out message is a flash-like notice, shown below
-	}
 	p := h.page(c, views.T(ctx, "login.title"))
 	if c.QueryParam("bye") != "" {
+		// Signed out: the session that could carry a flash is gone.
 		p.Flashes = append(p.Flashes, views.Flash{Kind: "info", Text: views.T(ctx, "logout.done")})
 	}
 	return h.render(c, http.StatusOK, views.LoginPage(p, form))

@@ -378,7 +378,7 @@ func TestNotifyRefused(t *testing.T) {
 			if got, want := countRows(t, ts.db, "callback_refusals"), before+1; got != want {
 				t.Fatalf("refusals = %d, want %d", got, want)
 			}
-			latest, _ := ts.db.Refusals(context.Background(), 0, 1)
+			latest, _ := ts.db.RefusalLog(context.Background(), store.RefusalFilter{Limit: 1})
 			if got := latest[0].Reason; got != tt.reason {
 				t.Errorf("reason = %q, want %q", got, tt.reason)
 			}

@@ -59,24 +59,18 @@ func (h *Handler) reconcileCounter() *prometheus.CounterVec {
 	return cv
 }
 
-// ResolvePendingTerminations settles every termination left pending by a
-// crash between the call to WeChat Pay and the record of its outcome (or by
-// an answer lost together with the query after it). WeChat Pay is asked:
-// UNAVAILABLE means the termination went through (recorded with the query's
-// Request-ID), any other state that it did not. Each outcome is audited as
-// the system. A termination whose query fails stays pending for the
-// reconciler; the error says which. Call it at start, before serving, so
-// that no request is running one.
-func (h *Handler) ResolvePendingTerminations(ctx context.Context) error {
-	return h.resolvePending(ctx, time.Time{})
-}
-
-// ResolvePendingTerminationsBefore settles the terminations left pending
-// before a time: main.go passes the moment the process started, so that a
+// ResolvePendingTerminations settles the terminations left pending before
+// createdBefore (all of them when it is zero) by a crash between the call to
+// WeChat Pay and the record of its outcome, or by an answer lost together
+// with the query after it. WeChat Pay is asked: UNAVAILABLE means the
+// termination went through (recorded with the query's Request-ID), any other
+// state that it did not. Each outcome is audited as the system. A
+// termination whose query fails stays pending for the reconciler; the error
+// says which. main.go passes the moment the process started, so that a
 // termination a person submits while the server is already serving is
 // settled by its own request, not by the resolver.
-func (h *Handler) ResolvePendingTerminationsBefore(ctx context.Context, before time.Time) error {
-	return h.resolvePending(ctx, before)
+func (h *Handler) ResolvePendingTerminations(ctx context.Context, createdBefore time.Time) error {
+	return h.resolvePending(ctx, createdBefore)
 }
 
 // resolvePending settles pending terminations created before createdBefore

@@ -737,7 +737,7 @@ func TestTerminateOutcomeUnknown(t *testing.T) {
 	}
 	t.Run("OKPendingResolvedAtStart", func(t *testing.T) {
 		code := "UNKNOWN-2" // left pending above
-		if err := s.h.ResolvePendingTerminations(context.Background()); err != nil {
+		if err := s.h.ResolvePendingTerminations(context.Background(), time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		terms, _ := s.db.TerminationsByCode(context.Background(), code)
@@ -820,7 +820,7 @@ func TestResolvePendingTerminations(t *testing.T) {
 	}
 	// PEND-STUCK is resolved first; WeChat Pay cannot answer it.
 	s.wp.sb.InjectFault(sandbox.FaultSystemError, 3)
-	err := s.h.ResolvePendingTerminations(ctx)
+	err := s.h.ResolvePendingTerminations(ctx, time.Time{})
 	if err == nil || !strings.Contains(err.Error(), "PEND-STUCK") {
 		t.Errorf("error = %v, want one naming PEND-STUCK", err)
 	}
@@ -864,7 +864,7 @@ func TestResolvePendingTerminations(t *testing.T) {
 		})
 	}
 	// Once WeChat Pay answers again, the stuck one is settled too.
-	if err := s.h.ResolvePendingTerminations(ctx); err != nil {
+	if err := s.h.ResolvePendingTerminations(ctx, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if terms, _ := s.db.TerminationsByCode(ctx, "PEND-STUCK"); terms[0].Status != store.TerminationFailed {

@@ -32,11 +32,6 @@ func (g *Signer) Open(code, subMchID, openid string, at, now time.Time) (SignedN
 	return g.build(eventOpen, code, subMchID, openid, at, now)
 }
 
-// Close builds a USER_CLOSE_SERVICE notification.
-func (g *Signer) Close(code, subMchID, openid string, at, now time.Time) (SignedNotification, error) {
-	return g.build(eventClose, code, subMchID, openid, at, now)
-}
-
 func (g *Signer) build(event, code, subMchID, openid string, at, now time.Time) (SignedNotification, error) {
 	a := Authorization{Code: code, AppID: appID, ServiceID: serviceID, ChannelID: channelID, SubMchID: subMchID,
 		OpenID: openid, SuccessTime: at, CancelTime: at}

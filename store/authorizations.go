@@ -104,11 +104,6 @@ func stateRank(col string) string {
 // changing its state.
 const touchAuthorizationSQL = `UPDATE authorizations SET checked_at = ? WHERE authorization_code = ?`
 
-// execer is a statement or a transaction.
-type execer interface {
-	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
-}
-
 type txExecer struct {
 	tx *Tx
 	q  string
@@ -145,42 +140,4 @@ func execSaveAuthorization(ctx context.Context, save, touch interface {
 		}
 	}
 	return n > 0, nil
-}
-
-// StaleAuthorizations lists authorizations not checked since before, oldest
-// first, for reconciliation.
-func (db *DB) StaleAuthorizations(ctx context.Context, before time.Time, limit int) ([]Authorization, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+authorizationColumns+` FROM authorizations WHERE checked_at < ? ORDER BY checked_at LIMIT ?`, fmtTime(before), limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: stale authorizations: %w", err)
-	}
-	defer rows.Close()
-	var out []Authorization
-	for rows.Next() {
-		a, err := scanAuthorization(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: stale authorizations: %w", err)
-		}
-		out = append(out, *a)
-	}
-	return out, rows.Err()
-}
-
-// CountAuthorizations counts authorizations by state.
-func (db *DB) CountAuthorizations(ctx context.Context) (map[string]int, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT state, count(*) FROM authorizations GROUP BY state`)
-	if err != nil {
-		return nil, fmt.Errorf("store: count authorizations: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var s string
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
-	}
-	return out, rows.Err()
 }

@@ -223,32 +223,6 @@ func (db *DB) CallbackByID(ctx context.Context, id int64) (*Callback, []Delivery
 	return cb, deliveries, err
 }
 
-// Refusals lists refused attempts, newest first.
-func (db *DB) Refusals(ctx context.Context, before int64, limit int) ([]Refusal, error) {
-	q, args := `SELECT id, received_at, remote_addr, reason, serial, notification_id FROM callback_refusals`, []any{}
-	if before > 0 {
-		q, args = q+` WHERE id < ?`, append(args, before)
-	}
-	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limit)
-	rows, err := db.Read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: refusals: %w", err)
-	}
-	defer rows.Close()
-	var out []Refusal
-	for rows.Next() {
-		var r Refusal
-		var at string
-		if err := rows.Scan(&r.ID, &at, &r.RemoteAddr, &r.Reason, &r.Serial, &r.NotificationID); err != nil {
-			return nil, err
-		}
-		r.ReceivedAt = parseTime(at)
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 // DeliveryCounts returns, for each of ids that is recorded, its delivery
 // count. The load generator uses it to check that every notification that
 // got a 2xx is present exactly once.

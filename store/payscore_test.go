@@ -220,7 +220,7 @@ func TestRefusalsBounded(t *testing.T) {
 	if n > store.MaxRefusals+100 || n < store.MaxRefusals {
 		t.Errorf("kept %d refusals, want about %d", n, store.MaxRefusals)
 	}
-	latest, err := db.Refusals(ctx, 0, 1)
+	latest, err := db.RefusalLog(ctx, store.RefusalFilter{Limit: 1})
 	if err != nil || len(latest) != 1 || latest[0].NotificationID != fmt.Sprint(store.MaxRefusals+299) {
 		t.Errorf("newest refusal = %+v, %v", latest, err)
 	}

@@ -127,33 +127,6 @@ func (db *DB) LoginAttempt(ctx context.Context, username string, max int, window
 	return refusedUntil, err
 }
 
-// LoginFailure records a failed sign-in for a username and reports until when
-// the name is locked (zero when it is not). After max failures inside window,
-// the name is locked for lock. Sign-in uses LoginAttempt, which counts before
-// the password is checked.
-func (db *DB) LoginFailure(ctx context.Context, username string, max int, window, lock time.Duration) (time.Time, error) {
-	var locked time.Time
-	err := db.update(ctx, func(tx *Tx) error {
-		failures, start, until, err := findLoginAttempts(ctx, tx, username)
-		if err != nil {
-			return fmt.Errorf("store: login failure: %w", err)
-		}
-		if tx.now.Sub(start) >= window {
-			failures, start, until = 0, tx.now, time.Time{}
-		}
-		failures++
-		if failures >= max {
-			until = tx.now.Add(lock)
-			locked = until
-		}
-		if err := saveLoginAttempts(ctx, tx, username, failures, start, until); err != nil {
-			return fmt.Errorf("store: login failure: %w", err)
-		}
-		return nil
-	})
-	return locked, err
-}
-
 // findLoginAttempts reads a username's failure count; a name with none has
 // zero failures and a window starting at the zero time.
 func findLoginAttempts(ctx context.Context, tx *Tx, username string) (failures int, start, until time.Time, err error) {
