@@ -37,6 +37,27 @@ func Tf(ctx context.Context, key string, args ...any) string {
 	return fmt.Sprintf(T(ctx, key), args...)
 }
 
+// Tn translates a count-bearing key and formats it with n as the first
+// argument, followed by args. The catalog holds two forms of such a key,
+// key+".one" and key+".other" (see plurals): English uses ".one" when n is
+// 1 or -1 ("1 minute ago") and ".other" otherwise ("0 minutes", "2 minutes");
+// Chinese has a single form, ".other". An unknown key renders as itself.
+func Tn(ctx context.Context, key string, n int, args ...any) string {
+	return Trn(Lang(ctx), key, n, args...)
+}
+
+// Trn is Tn for a language given directly.
+func Trn(lang, key string, n int, args ...any) string {
+	form := key + ".other"
+	if lang == LangEN && (n == 1 || n == -1) {
+		form = key + ".one"
+	}
+	if _, ok := catalog[form]; !ok {
+		return key
+	}
+	return fmt.Sprintf(Tr(lang, form), append([]any{n}, args...)...)
+}
+
 // Tr translates key into lang.
 func Tr(lang, key string) string {
 	e, ok := catalog[key]
@@ -51,9 +72,25 @@ func Tr(lang, key string) string {
 
 type entry struct{ zh, en string }
 
+// plural is a count-bearing string: Chinese has one form for every count,
+// English a singular (one) and a plural (other). Its text takes the count
+// as its first verb (%d).
+type plural struct{ zh, one, other string }
+
+// plurals expands count-bearing strings into the catalog entries Tn reads:
+// key+".one" and key+".other".
+func plurals(m map[string]plural) map[string]entry {
+	out := make(map[string]entry, 2*len(m))
+	for k, p := range m {
+		out[k+".one"] = entry{zh: p.zh, en: p.one}
+		out[k+".other"] = entry{zh: p.zh, en: p.other}
+	}
+	return out
+}
+
 // catalog holds every string the console shows, in both languages. Each
 // screen keeps its strings beside its components; keys must not repeat.
-var catalog = merge(coreStrings, linkStrings, supportStrings, logStrings)
+var catalog = merge(coreStrings, linkStrings, supportStrings, supportPlurals, logStrings)
 
 func merge(parts ...map[string]entry) map[string]entry {
 	out := map[string]entry{}

@@ -81,7 +81,6 @@ var supportStrings = map[string]entry{
 	"support.history.link.open":    {"链接", "Link"},
 	"support.history.link.created": {"由 %s 创建于 %s", "created by %s at %s"},
 	"support.history.link.expires": {"token 有效期至 %s", "token valid until %s"},
-	"support.history.link.opens":   {"打开 %d 次", "opened %d times"},
 	"support.history.callbacks":    {"回调通知", "Notifications"},
 	"support.history.terminations": {"解除授权记录", "Terminations"},
 	"support.history.audit":        {"审计记录", "Audit entries"},
@@ -100,8 +99,13 @@ var supportStrings = map[string]entry{
 	"support.status.succeeded":     {"成功", "succeeded"},
 	"support.status.failed":        {"失败", "failed"},
 
-	"support.ago.now":     {"刚刚", "just now"},
-	"support.ago.minutes": {"%d 分钟前", "%d minutes ago"},
-	"support.ago.hours":   {"%d 小时前", "%d hours ago"},
-	"support.ago.days":    {"%d 天前", "%d days ago"},
+	"support.ago.now": {"刚刚", "just now"},
 }
+
+// supportPlurals are the look-up's count-bearing strings, read with Tn.
+var supportPlurals = plurals(map[string]plural{
+	"support.history.link.opens": {"打开 %d 次", "opened %d time", "opened %d times"},
+	"support.ago.minutes":        {"%d 分钟前", "%d minute ago", "%d minutes ago"},
+	"support.ago.hours":          {"%d 小时前", "%d hour ago", "%d hours ago"},
+	"support.ago.days":           {"%d 天前", "%d day ago", "%d days ago"},
+})

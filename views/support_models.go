@@ -181,11 +181,11 @@ func FormatAgo(ctx context.Context, now, t time.Time) string {
 	case d < time.Minute:
 		return T(ctx, "support.ago.now")
 	case d < time.Hour:
-		return Tf(ctx, "support.ago.minutes", int(d/time.Minute))
+		return Tn(ctx, "support.ago.minutes", int(d/time.Minute))
 	case d < 48*time.Hour:
-		return Tf(ctx, "support.ago.hours", int(d/time.Hour))
+		return Tn(ctx, "support.ago.hours", int(d/time.Hour))
 	}
-	return Tf(ctx, "support.ago.days", int(d/(24*time.Hour)))
+	return Tn(ctx, "support.ago.days", int(d/(24*time.Hour)))
 }
 
 // supportDash shows an absent optional value as "—".

@@ -215,7 +215,9 @@ func TestFormatAgo(t *testing.T) {
 		zh, en string
 	}{
 		{"OKJustNow", 20 * time.Second, "刚刚", "just now"},
+		{"OKOneMinute", time.Minute + 30*time.Second, "1 分钟前", "1 minute ago"},
 		{"OKMinutes", 12*time.Minute + 30*time.Second, "12 分钟前", "12 minutes ago"},
+		{"OKOneHour", time.Hour + 59*time.Minute, "1 小时前", "1 hour ago"},
 		{"OKHours", 5 * time.Hour, "5 小时前", "5 hours ago"},
 		{"OKDays", 72 * time.Hour, "3 天前", "3 days ago"},
 	}
