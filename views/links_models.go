@@ -140,7 +140,8 @@ const (
 	LandingDone        = "done"        // the service is already on
 )
 
-// UpgradeURL is WeChat's own upgrade page, from the spec's example.
+// UpgradeURL is WeChat's own upgrade page, from the spec's example. It has
+// no quote or backslash, so the H5 snippet quotes it as it is.
 const UpgradeURL = "https://support.weixin.qq.com/cgi-bin/readtemplate?t=page/common_page__upgrade&text=text005&btn_text=btn_text_0"
 
 // LandingView is the end user's landing page.
@@ -178,28 +179,55 @@ type EmergencyView struct {
 type Snippet struct {
 	ID    string // element id and data-testid suffix
 	Title string // catalog key
+	Note  string // catalog key: the versions it needs and what to do below them
 	Lang  string
 	Code  string
 }
+
+// UpgradeHintZH is WeChat's own wording for "this WeChat is too old" (the
+// text wx.canIUse's documentation shows); the mini-program snippet shows it
+// to the end user, who reads Chinese whatever the console's language.
+const UpgradeHintZH = "当前微信版本过低，无法使用该功能，请升级到最新微信版本后重试。"
+
+// ExtInfo is the optional extInfo of the APP calls: the mini program's
+// version to open (0 release, the default; 1 development; 2 trial).
+const ExtInfo = `{"miniProgramType":0}`
 
 // LinkSnippets builds the snippets of the spec's three entry points with
 // the token filled in: the mini program's two calls, the APP SDKs, and H5.
 // Where the token goes into a query string it is URL-encoded first (the spec
 // demands it); every value is then escaped for the string literal it sits in.
+// Each snippet keeps the guard WeChat's documents ask for: the mini program
+// checks wx.openBusinessView exists (base library ≥ 2.6.0), Android checks
+// getWXAppSupportAPI() against Build.OPEN_BUSINESS_VIEW_SDK_INT (WeChat ≥
+// 7.0.3), H5 asks checkJsApi; each tells the user to upgrade WeChat otherwise.
 func LinkSnippets(token string) []Snippet {
 	js := JSString(token)
 	query := "apply_permissions_token=" + url.QueryEscape(token)
 	return []Snippet{
-		{ID: "snippet-mp-open", Title: "links.snippet.mp.open", Lang: "javascript", Code: "wx.openBusinessView({\n" +
-			"  businessType: 'wxpayScoreEnable',\n" +
-			"  extraData: {\n" +
-			"    apply_permissions_token: " + js + "\n" +
-			"  },\n" +
-			"  success() {},\n" +
-			"  fail() {},\n" +
-			"  complete() {}\n" +
-			"});"},
-		{ID: "snippet-mp-navigate", Title: "links.snippet.mp.navigate", Lang: "javascript", Code: "wx.navigateToMiniProgram({\n" +
+		{ID: "snippet-mp-open", Title: "links.snippet.mp.open", Note: "links.snippet.mp.open.note", Lang: "javascript", Code: "" +
+			"// Needs base library ≥ 2.6.0 (older ones have no wx.openBusinessView)\n" +
+			"// and WeChat ≥ 7.0.3 to reach Pay Score.\n" +
+			"if (wx.openBusinessView) {\n" +
+			"  wx.openBusinessView({\n" +
+			"    businessType: 'wxpayScoreEnable',\n" +
+			"    extraData: {\n" +
+			"      apply_permissions_token: " + js + "\n" +
+			"    },\n" +
+			"    success() {},\n" +
+			"    fail() {},\n" +
+			"    complete() {}\n" +
+			"  });\n" +
+			"} else {\n" +
+			"  // WeChat asks merchants to prompt an upgrade here.\n" +
+			"  wx.showModal({\n" +
+			"    title: '提示',\n" +
+			"    content: " + JSString(UpgradeHintZH) + ",\n" +
+			"    showCancel: false\n" +
+			"  });\n" +
+			"}"},
+		{ID: "snippet-mp-navigate", Title: "links.snippet.mp.navigate", Note: "links.snippet.mp.navigate.note", Lang: "javascript", Code: "" +
+			"wx.navigateToMiniProgram({\n" +
 			"  appId: 'wxd8f3793ea3b935b8',\n" +
 			"  path: 'pages/use/enable',\n" +
 			"  extraData: {\n" +
@@ -209,21 +237,52 @@ func LinkSnippets(token string) []Snippet {
 			"  fail() {},\n" +
 			"  complete() {}\n" +
 			"});"},
-		{ID: "snippet-android", Title: "links.snippet.android", Lang: "java", Code: "WXOpenBusinessView.Req req = new WXOpenBusinessView.Req();\n" +
-			"req.businessType = \"wxpayScoreEnable\";\n" +
-			"req.query = " + CString(query) + ";\n" +
-			"api.sendReq(req);"},
-		{ID: "snippet-ios", Title: "links.snippet.ios", Lang: "objectivec", Code: "WXOpenBusinessViewReq *req = [WXOpenBusinessViewReq object];\n" +
+		{ID: "snippet-android", Title: "links.snippet.android", Note: "links.snippet.android.note", Lang: "java", Code: "" +
+			"// OpenSDK ≥ 5.3.1; api is your registered IWXAPI.\n" +
+			"// import com.tencent.mm.opensdk.constants.Build;\n" +
+			"// import com.tencent.mm.opensdk.modelbiz.WXOpenBusinessView;\n" +
+			"// getWXAppSupportAPI() is 0 without WeChat; below\n" +
+			"// OPEN_BUSINESS_VIEW_SDK_INT WeChat is older than 7.0.3.\n" +
+			"if (api.getWXAppSupportAPI() >= Build.OPEN_BUSINESS_VIEW_SDK_INT) {\n" +
+			"    WXOpenBusinessView.Req req = new WXOpenBusinessView.Req();\n" +
+			"    req.businessType = \"wxpayScoreEnable\";\n" +
+			"    req.query = " + CString(query) + ";\n" +
+			"    // Optional: 0 release (default), 1 development, 2 trial.\n" +
+			"    req.extInfo = " + CString(ExtInfo) + ";\n" +
+			"    api.sendReq(req);\n" +
+			"} else {\n" +
+			"    // WeChat is missing or older than 7.0.3: ask the user to install or upgrade it.\n" +
+			"}"},
+		{ID: "snippet-ios", Title: "links.snippet.ios", Note: "links.snippet.ios.note", Lang: "objectivec", Code: "" +
+			"// WXOpenBusinessViewReq: OpenSDK ≥ 1.8.4. sendReq:completion: is the\n" +
+			"// OpenSDK ≥ 1.8.6 form (registerApp:universalLink: first); on 1.8.4–1.8.5\n" +
+			"// call [WXApi sendReq:req] instead.\n" +
+			"// WeChat < 7.0.3 opens but cannot show Pay Score: ask the user to upgrade.\n" +
+			"WXOpenBusinessViewReq *req = [WXOpenBusinessViewReq object];\n" +
 			"req.businessType = @\"wxpayScoreEnable\";\n" +
 			"req.query = @" + CString(query) + ";\n" +
+			"// Optional: 0 release (default), 1 development, 2 trial.\n" +
+			"req.extInfo = @" + CString(ExtInfo) + ";\n" +
 			"[WXApi sendReq:req completion:nil];"},
-		{ID: "snippet-h5", Title: "links.snippet.h5", Lang: "javascript", Code: "wx.invoke('openBusinessView', {\n" +
-			"  businessType: 'wxpayScoreEnable',\n" +
-			"  queryString: " + JSString(query) + "\n" +
-			"}, function (res) {\n" +
-			"  // err_code is a String on Android, a Number on iOS; it does not say\n" +
-			"  // whether the user agreed: wait for the notification.\n" +
-			"  if (parseInt(res.err_code, 10) === 0) {}\n" +
+		{ID: "snippet-h5", Title: "links.snippet.h5", Note: "links.snippet.h5.note", Lang: "javascript", Code: "" +
+			"// JS-SDK 1.5.0, WeChat ≥ 7.0.5, inside wx.ready after wx.config.\n" +
+			"wx.checkJsApi({\n" +
+			"  jsApiList: ['openBusinessView'],\n" +
+			"  success: function (res) {\n" +
+			"    if (!res.checkResult.openBusinessView) {\n" +
+			"      // Too old: WeChat's own upgrade page.\n" +
+			"      window.location.href = '" + UpgradeURL + "';\n" +
+			"      return;\n" +
+			"    }\n" +
+			"    wx.invoke('openBusinessView', {\n" +
+			"      businessType: 'wxpayScoreEnable',\n" +
+			"      queryString: " + JSString(query) + "\n" +
+			"    }, function (res) {\n" +
+			"      // err_code is a String on Android, a Number on iOS; it does not say\n" +
+			"      // whether the user agreed: wait for the notification.\n" +
+			"      if (parseInt(res.err_code, 10) === 0) {}\n" +
+			"    });\n" +
+			"  }\n" +
 			"});"},
 	}
 }

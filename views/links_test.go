@@ -2,6 +2,9 @@ package views
 
 import (
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -344,5 +347,114 @@ func TestSubMerchantsPage(t *testing.T) {
 	}
 	if !has(doc, `[data-testid="submerchant-disable-1900000001"]`) || !has(doc, `[data-testid="submerchant-enable-1900000002"]`) {
 		t.Error("disable / enable buttons missing")
+	}
+}
+
+// TestLinkPageSnippets renders the link page and reads each snippet as the
+// operator copies it: the guards and version notes WeChat's documents ask
+// for, the optional extInfo, and the token escaped for where it sits — a
+// JS string literal in extraData, URL-encoded inside a query string.
+func TestLinkPageSnippets(t *testing.T) {
+	p := Page{Title: "t", Path: "/links/7", CSRF: "tok", User: &Me{Username: "operator", Role: "operator"}}
+	v := linkViewFixture()
+	v.Token = "AAQT+nZo/AAAB=="
+	const encoded = "AAQT%2BnZo%2FAAAB%3D%3D"
+	for _, lang := range []string{LangZH, LangEN} {
+		t.Run(lang, func(t *testing.T) {
+			doc := renderDoc(t, lang, LinkPage(p, v))
+			code := func(id string) string { return doc.Find(`[data-testid="` + id + `"]`).Text() }
+			note := func(id string) string { return text(doc, `[data-testid="`+id+`-note"]`) }
+			contains := func(t *testing.T, what, got string, want ...string) {
+				t.Helper()
+				for _, w := range want {
+					if !strings.Contains(got, w) {
+						t.Errorf("%s lacks %q:\n%s", what, w, got)
+					}
+				}
+			}
+
+			t.Run("OKMiniProgramGuard", func(t *testing.T) {
+				c := code("snippet-mp-open")
+				guard, call, upgrade := strings.Index(c, "if (wx.openBusinessView) {"), strings.Index(c, "wx.openBusinessView({"), strings.Index(c, "} else {")
+				if guard < 0 || call < guard || upgrade < call {
+					t.Fatalf("the call is not inside if (wx.openBusinessView) {…} else {…}:\n%s", c)
+				}
+				contains(t, "mini program snippet", c, "2.6.0", "wx.showModal(", "content: "+JSString(UpgradeHintZH))
+				if !strings.Contains(c[upgrade:], "showModal") {
+					t.Errorf("the else branch does not prompt an upgrade:\n%s", c)
+				}
+				contains(t, "mini program note", note("snippet-mp-open"), "2.6.0", "wx.openBusinessView", "7.0.3")
+			})
+			t.Run("OKAndroidSupportCheck", func(t *testing.T) {
+				c := code("snippet-android")
+				check, send := strings.Index(c, "if (api.getWXAppSupportAPI() >= Build.OPEN_BUSINESS_VIEW_SDK_INT) {"), strings.Index(c, "api.sendReq(req);")
+				if check < 0 || send < check {
+					t.Fatalf("sendReq is not guarded by getWXAppSupportAPI():\n%s", c)
+				}
+				contains(t, "Android snippet", c, `req.extInfo = "{\"miniProgramType\":0}";`, "import com.tencent.mm.opensdk.constants.Build;", "7.0.3", "5.3.1", "} else {")
+				contains(t, "Android note", note("snippet-android"), "5.3.1", "7.0.3", "getWXAppSupportAPI()", "Build.OPEN_BUSINESS_VIEW_SDK_INT", "extInfo")
+			})
+			t.Run("OKIOSOpenSDKMinimum", func(t *testing.T) {
+				c := code("snippet-ios")
+				contains(t, "iOS snippet", c, "WXOpenBusinessViewReq *req = [WXOpenBusinessViewReq object];",
+					`req.extInfo = @"{\"miniProgramType\":0}";`, "[WXApi sendReq:req completion:nil];", "1.8.4", "1.8.6", "7.0.3")
+				contains(t, "iOS note", note("snippet-ios"), "1.8.4", "1.8.6", "sendReq:completion:", "registerApp:universalLink:", "7.0.3", "extInfo")
+			})
+			t.Run("OKH5CheckJsApi", func(t *testing.T) {
+				c := code("snippet-h5")
+				check, invoke := strings.Index(c, "wx.checkJsApi({"), strings.Index(c, "wx.invoke('openBusinessView', {")
+				if check < 0 || invoke < check {
+					t.Fatalf("invoke is not inside checkJsApi:\n%s", c)
+				}
+				contains(t, "H5 snippet", c, "if (!res.checkResult.openBusinessView) {", "window.location.href = '"+UpgradeURL+"';")
+				contains(t, "H5 note", note("snippet-h5"), "7.0.5", "wx.config")
+			})
+			t.Run("OKTokenEscapedForItsContext", func(t *testing.T) {
+				// In extraData the token is a JS string literal, as is.
+				for _, id := range []string{"snippet-mp-open", "snippet-mp-navigate"} {
+					c := code(id)
+					contains(t, id, c, "apply_permissions_token: '"+v.Token+"'")
+					if strings.Contains(c, encoded) {
+						t.Errorf("%s URL-encodes a token that is not in a URL:\n%s", id, c)
+					}
+				}
+				// In a query string it is URL-encoded, then quoted.
+				for id, want := range map[string]string{
+					"snippet-android": `req.query = "apply_permissions_token=` + encoded + `";`,
+					"snippet-ios":     `req.query = @"apply_permissions_token=` + encoded + `";`,
+					"snippet-h5":      `queryString: 'apply_permissions_token=` + encoded + `'`,
+				} {
+					c := code(id)
+					contains(t, id, c, want)
+					if strings.Contains(c, v.Token) {
+						t.Errorf("%s puts the raw token (+ / =) into a query string:\n%s", id, c)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestSnippetsParseAsJS: the JavaScript snippets, filled with a token that
+// holds quotes, </script> and line breaks, are valid JavaScript (checked by
+// node when it is installed).
+func TestSnippetsParseAsJS(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	for _, s := range LinkSnippets("a+b/c='d\"\n</script>\u2028") {
+		if s.Lang != "javascript" {
+			continue
+		}
+		t.Run("OK "+s.ID, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "snippet.js")
+			if err := os.WriteFile(f, []byte(s.Code), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(node, "--check", f).CombinedOutput(); err != nil {
+				t.Errorf("node --check: %v\n%s\n%s", err, out, s.Code)
+			}
+		})
 	}
 }
