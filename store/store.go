@@ -50,6 +50,9 @@ type DB struct {
 // Open opens (creating if needed) the SQLite file at path and applies every
 // pending migration.
 func Open(ctx context.Context, path string) (*DB, error) {
+	if err := privateFile(path); err != nil {
+		return nil, err
+	}
 	registerWriterDriver.Do(func() {
 		sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
 			// Checkpoint the WAL every ~80 MB instead of every 4 MB: at
