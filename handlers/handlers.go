@@ -59,6 +59,10 @@ type Deps struct {
 	TrustProxy []*net.IPNet
 	// Registry collects the console's metrics; /metrics serves it.
 	Registry *prometheus.Registry
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (METRICS_TOKEN). Without it /metrics is open in sandbox mode and not
+	// served in live mode.
+	MetricsToken string
 	// Receiver configures POST /notify/payscore.
 	Receiver Receiver
 	// PayScore calls WeChat Pay (or the sandbox: handlers cannot tell).

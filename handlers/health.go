@@ -20,8 +20,15 @@ func (h *Handler) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "db": "ok"})
 }
 
-// metricsPage serves the Prometheus text format.
+// metricsPage serves the Prometheus text format to whom metricsAllowed lets in.
 func (h *Handler) metricsPage(c echo.Context) error {
+	switch h.metricsAllowed(c.Request()) {
+	case http.StatusNotFound:
+		return errNotFound()
+	case http.StatusUnauthorized:
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
+		return &Error{Status: http.StatusUnauthorized}
+	}
 	promhttp.HandlerFor(h.Registry, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
 	return nil
 }

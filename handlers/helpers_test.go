@@ -138,6 +138,12 @@ func roleName(role string) string {
 	return role
 }
 
+// testMetricsToken is the test server's METRICS_TOKEN; metricsAuth the
+// header that presents it.
+const testMetricsToken = "test-metrics-token"
+
+var metricsAuth = []string{"Authorization", "Bearer " + testMetricsToken}
+
 // newTestServer starts the console with a user per role (username = role,
 // password testPassword).
 func newTestServer(t testing.TB, opts ...serverOption) *testServer {
@@ -177,6 +183,8 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 		Now:      clock.Now,
 		BaseURL:  ts.base,
 		Sandbox:  cfg.sandbox,
+		// Tests read /metrics with metricsAuth.
+		MetricsToken: testMetricsToken,
 		// Refuses every notification as unsigned; notification tests set a
 		// real parser with withDeps.
 		Receiver: Receiver{Parser: refuseUnsigned{}, Store: db},

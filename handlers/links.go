@@ -438,7 +438,7 @@ func (h *Handler) linkQR(c echo.Context) error {
 	if c.QueryParam("download") == "1" {
 		c.Response().Header().Set("Content-Disposition", `attachment; filename="payscore-link-`+strconv.FormatInt(l.ID, 10)+`.png"`)
 	}
-	return h.qrPNG(c, h.landingURL(l.Slug), "private, max-age=86400")
+	return h.qrPNG(c, h.landingURL(l.Slug), "no-store") // a signed-in response
 }
 
 // qrPNG answers a QR code of content (see qrImage). A link's landing URL

@@ -45,6 +45,10 @@ func setContext(c echo.Context, key, val any) {
 const consoleCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
+// permissionsPolicy turns off the browser features no page uses.
+const permissionsPolicy = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), " +
+	"microphone=(), payment=(), usb=()"
+
 // securityHeaders sets the headers every response carries, errors included:
 // they are set before the handler runs, so an error page has them too.
 func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
@@ -54,6 +58,13 @@ func (h *Handler) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 		hd.Set("X-Frame-Options", "DENY")
+		// No page of the console needs a powerful feature; no other
+		// window keeps a handle on ours; no other site embeds our
+		// resources (the landing page's JS-SDK comes from another origin:
+		// that is its CORP, not ours).
+		hd.Set("Permissions-Policy", permissionsPolicy)
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
 		if h.secure() {
 			hd.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 		}
@@ -159,6 +170,9 @@ func (h *Handler) loadIdentity(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		setContext(c, identityKey{}, &identity{User: user, Session: sess})
+		// What a signed-in person sees (tokens on link pages, openids on
+		// callback pages) stays out of every cache.
+		c.Response().Header().Set("Cache-Control", "no-store")
 		return next(c)
 	}
 }

@@ -233,7 +233,7 @@ func TestNotifyAccepted(t *testing.T) {
 	})
 
 	t.Run("MetricsCountOutcomes", func(t *testing.T) {
-		res := ts.anonymous(t).get(t, "/metrics")
+		res := ts.anonymous(t).get(t, "/metrics", metricsAuth...)
 		for _, want := range []string{`payscore_notifications_total{outcome="accepted"} 2`, `payscore_notifications_total{outcome="stale"} 1`} {
 			if !strings.Contains(res.body, want) {
 				t.Errorf("metrics lack %q", want)

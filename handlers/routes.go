@@ -83,17 +83,12 @@ func (h *Handler) Echo() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.handleError
-	e.IPExtractor = echo.ExtractIPDirect()
-	if len(h.TrustProxy) > 0 {
-		var opts []echo.TrustOption
-		for _, n := range h.TrustProxy {
-			opts = append(opts, echo.TrustIPRange(n))
-		}
-		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
-	}
-	e.Use(middleware.RequestID())
+	e.IPExtractor = h.ipExtractor()
+	// Before routing, logging and metrics: every answer carries the
+	// security headers, and a method no route uses costs nothing more.
+	e.Pre(h.securityHeaders, allowMethods)
+	e.Use(h.requestID())
 	e.Use(h.logRequests())
-	e.Use(h.securityHeaders)
 	e.Use(h.measure)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		// One panic, one structured log line; not every goroutine's stack on stdout.

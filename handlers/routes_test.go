@@ -23,6 +23,7 @@ type walkRow struct {
 	form          url.Values
 	want          map[string]int // by role; "" = anonymous
 	ends          bool           // the request ends the client's session
+	headers       []string       // name, value pairs sent with a GET
 }
 
 // everyone answers the same to every role.
@@ -88,7 +89,7 @@ func walkTable(ts *testServer) []walkRow {
 		// Server to server: no session, no CSRF token; unsigned → 401 for all.
 		{method: "POST", route: "/notify/payscore", want: walkEveryone(http.StatusUnauthorized)},
 		{method: "GET", route: "/healthz", want: walkEveryone(http.StatusOK)},
-		{method: "GET", route: "/metrics", want: walkEveryone(http.StatusOK)},
+		{method: "GET", route: "/metrics", headers: metricsAuth, want: walkEveryone(http.StatusOK)},
 	}
 }
 
@@ -128,7 +129,7 @@ func TestRouteWalk(t *testing.T) {
 				tc := clientFor(t, role)
 				var res *response
 				if row.method == http.MethodGet {
-					res = tc.get(t, path)
+					res = tc.get(t, path, row.headers...)
 				} else {
 					res = tc.post(t, path, row.form)
 				}
@@ -461,7 +462,7 @@ func TestHealthz(t *testing.T) {
 	if got, want := strings.TrimSpace(res.body), `{"db":"ok","status":"ok"}`; got != want {
 		t.Errorf("body = %s, want %s", got, want)
 	}
-	metrics := tc.get(t, "/metrics")
+	metrics := tc.get(t, "/metrics", metricsAuth...)
 	if want := `http_requests_total{method="GET",route="/healthz",status="200"} 1`; !strings.Contains(metrics.body, want) {
 		t.Errorf("metrics lack %s", want)
 	}

@@ -951,7 +951,7 @@ func TestReconcile(t *testing.T) {
 		}
 	})
 	t.Run("OKMetrics", func(t *testing.T) {
-		res := s.client(t, "").get(t, "/metrics")
+		res := s.client(t, "").get(t, "/metrics", metricsAuth...)
 		for _, want := range []string{`payscore_reconcile_total{outcome="changed"} 2`, `payscore_reconcile_total{outcome="error"} 1`} {
 			if !strings.Contains(res.body, want) {
 				t.Errorf("metrics lack %q", want)
