@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -16,8 +17,11 @@ import (
 )
 
 // Config is everything the console is configured with. Each field comes
-// from an environment variable and may be overridden by a flag of the same
-// name in lower case with dashes (WECHATPAY_MCHID → -wechatpay-mchid).
+// from an environment variable and, unless it is a secret, may be overridden
+// by a flag of the same name in lower case with dashes (WECHATPAY_MCHID →
+// -wechatpay-mchid). Secrets come from the environment or from a file named
+// by NAME_FILE only: a flag would show them in ps and in shell history, and
+// they are never printed.
 type Config struct {
 	Addr          string
 	DBPath        string
@@ -25,6 +29,7 @@ type Config struct {
 	AdminPassword string
 	SessionKey    string
 	TrustProxy    string
+	MetricsToken  string
 
 	WeChatPayMchID          string
 	WeChatPayCertSerial     string
@@ -56,61 +61,162 @@ type Config struct {
 // defaultWeChatPayAPIBase is WeChat Pay's own API host.
 const defaultWeChatPayAPIBase = "https://api.mch.weixin.qq.com"
 
+// defaultWeChatAPIBase is the official-account API host.
+const defaultWeChatAPIBase = "https://api.weixin.qq.com"
+
 // setting ties a Config field to its variable.
 type setting struct {
 	env   string
 	field *string
 	def   string
 	usage string
+	// secret settings are read from env or env_FILE only, never from a
+	// flag, and are shown as "(set)" or "(not set)", never by value.
+	secret bool
 }
 
 func (c *Config) settings() []setting {
 	return []setting{
-		{"ADDR", &c.Addr, ":8080", "listen address"},
-		{"DB_PATH", &c.DBPath, "app.db", "SQLite file"},
-		{"BASE_URL", &c.BaseURL, "http://localhost:8080", "public URL of the console"},
-		{"ADMIN_PASSWORD", &c.AdminPassword, "", "password of the first user, admin (first start only)"},
-		{"SESSION_KEY", &c.SessionKey, "", "cookie signing key (default: generated once, kept in the DB)"},
-		{"TRUST_PROXY", &c.TrustProxy, "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is trusted"},
-		{"WECHATPAY_MCHID", &c.WeChatPayMchID, "", "our merchant id"},
-		{"WECHATPAY_CERT_SERIAL", &c.WeChatPayCertSerial, "", "serial of the merchant API certificate"},
-		{"WECHATPAY_PRIVATE_KEY", &c.WeChatPayPrivateKey, "", "path to apiclient_key.pem"},
-		{"WECHATPAY_APIV3_KEY", &c.WeChatPayAPIv3Key, "", "32-byte API v3 key"},
-		{"WECHATPAY_PUBLIC_KEY", &c.WeChatPayPublicKey, "", "path to the WeChat Pay public key pub_key.pem"},
-		{"WECHATPAY_PUBLIC_KEY_ID", &c.WeChatPayPublicKeyID, "", "its id, PUB_KEY_ID_…"},
-		{"WECHATPAY_PLATFORM_CERT", &c.WeChatPayPlatformCert, "", "path to platform certificate(s) PEM"},
-		{"WECHATPAY_API_BASE", &c.WeChatPayAPIBase, defaultWeChatPayAPIBase, "WeChat Pay API host"},
-		{"PAYSCORE_SERVICE_ID", &c.PayscoreServiceID, "", "Pay Score service id"},
-		{"PAYSCORE_CHANNEL_ID", &c.PayscoreChannelID, "", "channel merchant id"},
-		{"PAYSCORE_APPID", &c.PayscoreAppID, "", "acquiring institution's AppID"},
-		{"WECHAT_MP_APPID", &c.WeChatMPAppID, "", "official account for the JS-SDK (default PAYSCORE_APPID)"},
-		{"WECHAT_MP_SECRET", &c.WeChatMPSecret, "", "its AppSecret"},
-		{"WECHAT_API_BASE", &c.WeChatAPIBase, "https://api.weixin.qq.com", "official-account API host"},
-		{"WECHAT_JSSDK_URL", &c.WeChatJSSDKURL, "https://res.wx.qq.com/open/js/jweixin-1.5.0.js", "JS-SDK script the landing page loads"},
-		{"AUTHORIZATION_CODE_PREFIX", &c.AuthorizationCodePrefix, "PSC", "prefix of generated authorization codes"},
-		{"RECONCILE_EVERY", &c.ReconcileEvery, "5m", "how often to query authorizations whose notification may be lost"},
-		{"RECONCILE_MAX_AGE", &c.ReconcileMaxAge, "24h", "re-query an authorization whose state is older than this"},
+		{"ADDR", &c.Addr, ":8080", "listen address", false},
+		{"DB_PATH", &c.DBPath, "app.db", "SQLite file", false},
+		{"BASE_URL", &c.BaseURL, "http://localhost:8080", "public URL of the console", false},
+		{"ADMIN_PASSWORD", &c.AdminPassword, "", "password of the first user, admin (first start only)", true},
+		{"SESSION_KEY", &c.SessionKey, "", "cookie signing key (default: generated once, kept in the DB)", true},
+		{"TRUST_PROXY", &c.TrustProxy, "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Request-Id are trusted", false},
+		{"METRICS_TOKEN", &c.MetricsToken, "", "bearer token /metrics requires (live mode without it: no /metrics)", true},
+		{"WECHATPAY_MCHID", &c.WeChatPayMchID, "", "our merchant id", false},
+		{"WECHATPAY_CERT_SERIAL", &c.WeChatPayCertSerial, "", "serial of the merchant API certificate", false},
+		{"WECHATPAY_PRIVATE_KEY", &c.WeChatPayPrivateKey, "", "path to apiclient_key.pem", false},
+		{"WECHATPAY_APIV3_KEY", &c.WeChatPayAPIv3Key, "", "32-byte API v3 key", true},
+		{"WECHATPAY_PUBLIC_KEY", &c.WeChatPayPublicKey, "", "path to the WeChat Pay public key pub_key.pem", false},
+		{"WECHATPAY_PUBLIC_KEY_ID", &c.WeChatPayPublicKeyID, "", "its id, PUB_KEY_ID_…", false},
+		{"WECHATPAY_PLATFORM_CERT", &c.WeChatPayPlatformCert, "", "path to platform certificate(s) PEM", false},
+		{"WECHATPAY_API_BASE", &c.WeChatPayAPIBase, defaultWeChatPayAPIBase, "WeChat Pay API host", false},
+		{"PAYSCORE_SERVICE_ID", &c.PayscoreServiceID, "", "Pay Score service id", false},
+		{"PAYSCORE_CHANNEL_ID", &c.PayscoreChannelID, "", "channel merchant id", false},
+		{"PAYSCORE_APPID", &c.PayscoreAppID, "", "acquiring institution's AppID", false},
+		{"WECHAT_MP_APPID", &c.WeChatMPAppID, "", "official account for the JS-SDK (default PAYSCORE_APPID)", false},
+		{"WECHAT_MP_SECRET", &c.WeChatMPSecret, "", "its AppSecret", true},
+		{"WECHAT_API_BASE", &c.WeChatAPIBase, defaultWeChatAPIBase, "official-account API host", false},
+		{"WECHAT_JSSDK_URL", &c.WeChatJSSDKURL, "https://res.wx.qq.com/open/js/jweixin-1.5.0.js", "JS-SDK script the landing page loads", false},
+		{"AUTHORIZATION_CODE_PREFIX", &c.AuthorizationCodePrefix, "PSC", "prefix of generated authorization codes", false},
+		{"RECONCILE_EVERY", &c.ReconcileEvery, "5m", "how often to query authorizations whose notification may be lost", false},
+		{"RECONCILE_MAX_AGE", &c.ReconcileMaxAge, "24h", "re-query an authorization whose state is older than this", false},
 	}
 }
 
-// LoadConfig reads the environment, then the flags in args.
+// LoadConfig reads the environment, then the flags in args. Help and flag
+// errors are discarded; the program itself uses loadConfig.
 func LoadConfig(args []string, getenv func(string) string) (*Config, error) {
+	return loadConfig(args, getenv, io.Discard)
+}
+
+// loadConfig reads the environment (and the files named by the secrets'
+// *_FILE variables), then the flags in args. Help (-h) and flag errors are
+// written to out, secrets shown as "(set)" or "(not set)" only; -h returns
+// flag.ErrHelp.
+func loadConfig(args []string, getenv func(string) string, out io.Writer) (*Config, error) {
 	c := &Config{}
-	fs := flag.NewFlagSet("payscore-console", flag.ContinueOnError)
+	var errs []error
+	fs := flag.NewFlagSet("payscore-console serve", flag.ContinueOnError)
+	fs.SetOutput(out)
 	for _, s := range c.settings() {
-		v := getenv(s.env)
+		v, err := s.lookup(getenv)
+		if err != nil {
+			errs = append(errs, err)
+		}
 		if v == "" {
 			v = s.def
 		}
-		fs.StringVar(s.field, strings.ToLower(strings.ReplaceAll(s.env, "_", "-")), v, s.usage+" ($"+s.env+")")
+		if s.secret {
+			*s.field = v
+			continue
+		}
+		fs.StringVar(s.field, flagName(s.env), v, s.usage+" ($"+s.env+")")
+	}
+	fs.Usage = func() { c.printUsage(out, fs) }
+	if err := refuseSecretFlags(c, args); err != nil {
+		return nil, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	if c.WeChatMPAppID == "" {
 		c.WeChatMPAppID = c.PayscoreAppID
 	}
 	return c, nil
+}
+
+// flagName is a variable's flag: lower case with dashes.
+func flagName(env string) string { return strings.ToLower(strings.ReplaceAll(env, "_", "-")) }
+
+// lookup reads a setting from the environment. A secret may instead come
+// from the file NAME_FILE names (its trailing newline trimmed); setting both
+// is an error, and so is an empty or unreadable file. Errors never show a
+// secret's value.
+func (s setting) lookup(getenv func(string) string) (string, error) {
+	v := getenv(s.env)
+	if !s.secret {
+		return v, nil
+	}
+	path := getenv(s.env + "_FILE")
+	if path == "" {
+		return v, nil
+	}
+	if v != "" {
+		return "", fmt.Errorf("%s and %s_FILE are both set: set one of them", s.env, s.env)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", s.env, err)
+	}
+	v = strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s_FILE: %s is empty", s.env, path)
+	}
+	return v, nil
+}
+
+// refuseSecretFlags refuses a secret given as a flag, naming the variable
+// to use instead and never the value.
+func refuseSecretFlags(c *Config, args []string) error {
+	secret := map[string]string{}
+	for _, s := range c.settings() {
+		if s.secret {
+			secret[flagName(s.env)] = s.env
+		}
+	}
+	for _, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if env, ok := secret[name]; ok {
+			return fmt.Errorf("-%s: secrets are not accepted as flags (they would show in the process list); set %s or %s_FILE", name, env, env)
+		}
+	}
+	return nil
+}
+
+// printUsage writes the flags, then the secrets: whether each is set, never
+// its value.
+func (c *Config) printUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "payscore-console [serve] flags (each also an environment variable):")
+	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nsecrets (environment variable NAME, or NAME_FILE naming a file that holds it; never flags, never printed):")
+	for _, s := range c.settings() {
+		if !s.secret {
+			continue
+		}
+		state := "(not set)"
+		if *s.field != "" {
+			state = "(set)"
+		}
+		fmt.Fprintf(w, "  %s\n    \t%s %s\n", s.env, s.usage, state)
+	}
 }
 
 // Sandbox reports whether the console runs against the built-in simulator:
@@ -144,37 +250,28 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("ADMIN_PASSWORD: must be at least 10 characters"))
 	}
 	if c.Sandbox() {
-		if c.WeChatPayAPIBase != defaultWeChatPayAPIBase {
-			// A WeChat Pay variable set alone is a live set-up missing the
-			// rest, not a reason to fall back to the sandbox silently.
-			errs = append(errs, errors.New("WECHATPAY_API_BASE is set but no WeChat Pay credentials are: live mode needs WECHATPAY_MCHID, WECHATPAY_CERT_SERIAL, WECHATPAY_PRIVATE_KEY, WECHATPAY_APIV3_KEY and a public key or platform certificate"))
+		// A live-only setting without the credentials is a live set-up
+		// missing the rest, not a reason to fall back to the sandbox
+		// (which would print a generated admin password and simulate
+		// WeChat Pay): fail closed.
+		if live := c.liveOnlySettings(u); len(live) > 0 {
+			errs = append(errs, fmt.Errorf("%s set but no WeChat Pay credentials are: refusing to start a sandbox; live mode needs every WeChat Pay setting; missing: %s",
+				strings.Join(live, ", "), strings.Join(c.missingLive(), ", ")))
 		}
 		return errors.Join(errs...)
 	}
-	var missing []string
-	need := func(env, v string) {
-		if v == "" {
-			missing = append(missing, env)
-		}
-	}
-	need("WECHATPAY_MCHID", c.WeChatPayMchID)
-	need("WECHATPAY_CERT_SERIAL", c.WeChatPayCertSerial)
-	need("WECHATPAY_PRIVATE_KEY", c.WeChatPayPrivateKey)
-	need("WECHATPAY_APIV3_KEY", c.WeChatPayAPIv3Key)
-	switch {
-	case c.WeChatPayPlatformCert == "" && c.WeChatPayPublicKey == "" && c.WeChatPayPublicKeyID == "":
-		missing = append(missing, "WECHATPAY_PUBLIC_KEY", "WECHATPAY_PUBLIC_KEY_ID (or WECHATPAY_PLATFORM_CERT)")
-	case c.WeChatPayPublicKey != "" || c.WeChatPayPublicKeyID != "":
-		need("WECHATPAY_PUBLIC_KEY", c.WeChatPayPublicKey)
-		need("WECHATPAY_PUBLIC_KEY_ID", c.WeChatPayPublicKeyID)
-	}
-	need("PAYSCORE_SERVICE_ID", c.PayscoreServiceID)
-	need("PAYSCORE_CHANNEL_ID", c.PayscoreChannelID)
-	need("PAYSCORE_APPID", c.PayscoreAppID)
-	need("WECHAT_MP_SECRET", c.WeChatMPSecret)
-	if len(missing) > 0 {
+	if missing := c.missingLive(); len(missing) > 0 {
 		errs = append(errs, fmt.Errorf("live mode needs every WeChat Pay setting; missing: %s", strings.Join(missing, ", ")))
 		return errors.Join(errs...)
+	}
+	// Live API hosts must be https: the AppSecret travels in the token
+	// request's query, and a signed call's answer is only as good as its channel.
+	for _, b := range []struct{ env, v string }{
+		{"WECHATPAY_API_BASE", c.WeChatPayAPIBase}, {"WECHAT_API_BASE", c.WeChatAPIBase}, {"WECHAT_JSSDK_URL", c.WeChatJSSDKURL},
+	} {
+		if bu, err := url.Parse(b.v); err != nil || bu.Scheme != "https" || bu.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: live mode needs an https URL, got %q", b.env, b.v))
+		}
 	}
 	if len(c.WeChatPayAPIv3Key) != 32 {
 		errs = append(errs, fmt.Errorf("WECHATPAY_APIV3_KEY: must be 32 bytes, got %d", len(c.WeChatPayAPIv3Key)))
@@ -205,6 +302,56 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("BASE_URL: live mode needs https (WeChat Pay only notifies https URLs), got %q", c.BaseURL))
 	}
 	return errors.Join(errs...)
+}
+
+// liveOnlySettings names the settings that only live mode uses and that are
+// set: with them and no credentials, the sandbox would silently ignore them.
+func (c *Config) liveOnlySettings(base *url.URL) []string {
+	var out []string
+	for _, s := range []struct {
+		env string
+		set bool
+	}{
+		{"WECHATPAY_API_BASE", c.WeChatPayAPIBase != defaultWeChatPayAPIBase},
+		{"PAYSCORE_SERVICE_ID", c.PayscoreServiceID != ""},
+		{"PAYSCORE_CHANNEL_ID", c.PayscoreChannelID != ""},
+		{"PAYSCORE_APPID", c.PayscoreAppID != ""},
+		{"WECHAT_MP_APPID", c.WeChatMPAppID != "" && c.WeChatMPAppID != c.PayscoreAppID},
+		{"WECHAT_MP_SECRET", c.WeChatMPSecret != ""},
+		{"WECHAT_API_BASE", c.WeChatAPIBase != defaultWeChatAPIBase},
+		{"BASE_URL (https)", base != nil && base.Scheme == "https"},
+	} {
+		if s.set {
+			out = append(out, s.env)
+		}
+	}
+	return out
+}
+
+// missingLive names every setting live mode needs that is not set.
+func (c *Config) missingLive() []string {
+	var missing []string
+	need := func(env, v string) {
+		if v == "" {
+			missing = append(missing, env)
+		}
+	}
+	need("WECHATPAY_MCHID", c.WeChatPayMchID)
+	need("WECHATPAY_CERT_SERIAL", c.WeChatPayCertSerial)
+	need("WECHATPAY_PRIVATE_KEY", c.WeChatPayPrivateKey)
+	need("WECHATPAY_APIV3_KEY", c.WeChatPayAPIv3Key)
+	switch {
+	case c.WeChatPayPlatformCert == "" && c.WeChatPayPublicKey == "" && c.WeChatPayPublicKeyID == "":
+		missing = append(missing, "WECHATPAY_PUBLIC_KEY", "WECHATPAY_PUBLIC_KEY_ID (or WECHATPAY_PLATFORM_CERT)")
+	case c.WeChatPayPublicKey != "" || c.WeChatPayPublicKeyID != "":
+		need("WECHATPAY_PUBLIC_KEY", c.WeChatPayPublicKey)
+		need("WECHATPAY_PUBLIC_KEY_ID", c.WeChatPayPublicKeyID)
+	}
+	need("PAYSCORE_SERVICE_ID", c.PayscoreServiceID)
+	need("PAYSCORE_CHANNEL_ID", c.PayscoreChannelID)
+	need("PAYSCORE_APPID", c.PayscoreAppID)
+	need("WECHAT_MP_SECRET", c.WeChatMPSecret)
+	return missing
 }
 
 // loadCertificates reads every CERTIFICATE block of a PEM file.

@@ -289,6 +289,25 @@ func TestRunConfigErrors(t *testing.T) {
 		{name: "ErrBaseURL", sandbox: true, change: []change{set("BASE_URL", "localhost:8080")}, want: []string{"BASE_URL"}},
 		{name: "ErrAdminPasswordShort", sandbox: true, change: []change{set("ADMIN_PASSWORD", "short")}, want: []string{"ADMIN_PASSWORD", "10"}},
 		{name: "ErrUnknownFlag", sandbox: true, args: []string{"-no-such-flag"}, want: []string{"no-such-flag"}},
+		// Fail closed: a live-only setting without the WeChat Pay
+		// credentials is a broken live set-up, never a sandbox.
+		{name: "ErrLiveOnlyServiceID", sandbox: true, change: []change{set("PAYSCORE_SERVICE_ID", "500001")},
+			want: []string{"PAYSCORE_SERVICE_ID set", "refusing to start a sandbox", "WECHATPAY_MCHID", "WECHATPAY_APIV3_KEY", "WECHATPAY_PRIVATE_KEY"}},
+		{name: "ErrLiveOnlyChannelID", sandbox: true, change: []change{set("PAYSCORE_CHANNEL_ID", "1900000100")}, want: []string{"PAYSCORE_CHANNEL_ID set", "WECHATPAY_MCHID"}},
+		{name: "ErrLiveOnlyAppID", sandbox: true, change: []change{set("PAYSCORE_APPID", "wxd678efh567hg6787")}, want: []string{"PAYSCORE_APPID set", "WECHATPAY_MCHID"}},
+		{name: "ErrLiveOnlyMPSecret", sandbox: true, change: []change{set("WECHAT_MP_SECRET", testMPSecret)}, want: []string{"WECHAT_MP_SECRET set", "WECHATPAY_MCHID"}},
+		{name: "ErrLiveOnlyMPSecretFile", sandbox: true, change: []change{file("WECHAT_MP_SECRET_FILE", []byte(testMPSecret+"\n"))}, want: []string{"WECHAT_MP_SECRET set", "WECHATPAY_MCHID"}},
+		{name: "ErrLiveOnlyHTTPSBaseURL", sandbox: true, change: []change{set("BASE_URL", "https://console.example.com")}, want: []string{"BASE_URL (https) set", "WECHATPAY_MCHID"}},
+		{name: "ErrLiveOnlyWeChatAPIBase", sandbox: true, change: []change{set("WECHAT_API_BASE", "https://api2.weixin.qq.com")}, want: []string{"WECHAT_API_BASE set", "WECHATPAY_MCHID"}},
+		{name: "ErrLiveOnlyEverything", sandbox: true, change: []change{set("PAYSCORE_SERVICE_ID", "500001", "PAYSCORE_CHANNEL_ID", "1900000100",
+			"PAYSCORE_APPID", "wxd678efh567hg6787", "WECHAT_MP_SECRET", testMPSecret, "BASE_URL", "https://console.example.com")},
+			want: []string{"PAYSCORE_SERVICE_ID, PAYSCORE_CHANNEL_ID, PAYSCORE_APPID, WECHAT_MP_SECRET, BASE_URL (https) set", "missing: WECHATPAY_MCHID"}},
+		// Live mode never talks to WeChat in clear.
+		{name: "ErrLiveHTTPWeChatPayAPIBase", change: []change{set("WECHATPAY_API_BASE", "http://api.mch.weixin.qq.com")},
+			want: []string{"WECHATPAY_API_BASE", "https", "http://api.mch.weixin.qq.com"}},
+		{name: "ErrLiveHTTPWeChatAPIBase", change: []change{set("WECHAT_API_BASE", "http://api.weixin.qq.com")},
+			want: []string{"WECHAT_API_BASE", "https", "http://api.weixin.qq.com"}},
+		{name: "ErrSecretAsFlag", sandbox: true, args: []string{"-wechatpay-apiv3-key=" + testAPIv3Key}, want: []string{"WECHATPAY_APIV3_KEY_FILE"}},
 	}
 	// Each variable of a complete live configuration, left out alone, is named.
 	for _, v := range []string{"WECHATPAY_MCHID", "WECHATPAY_CERT_SERIAL", "WECHATPAY_PRIVATE_KEY", "WECHATPAY_APIV3_KEY",
@@ -319,7 +338,7 @@ func TestRunConfigErrors(t *testing.T) {
 					t.Errorf("log does not name %q:\n%s", w, log)
 				}
 			}
-			if strings.Contains(log, `"msg":"listening"`) {
+			if strings.Contains(log, `"msg":"listening"`) || strings.Contains(log, "SANDBOX MODE") {
 				t.Error("the server started")
 			}
 			if _, err := os.Stat(env["DB_PATH"]); !os.IsNotExist(err) {

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, getenv, logger)
+		return serve(ctx, args, getenv, stderr, logger)
 	case "user":
 		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "seed-callbacks":
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return demoDB(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
+		fmt.Fprintln(stdout)
+		_, _ = loadConfig([]string{"-h"}, getenv, stdout)
 		return exitOK
 	default:
 		fmt.Fprintf(stderr, "unknown command %q\n%s\n", cmd, usage)
@@ -77,10 +80,15 @@ const usage = `usage:
   payscore-console seed-callbacks -n N       fill the callback log with N synthetic notifications
   payscore-console loadgen [flags]          send signed notifications to a running sandbox console (-h lists flags)`
 
-func serve(ctx context.Context, args []string, getenv func(string) string, logger *slog.Logger) int {
-	cfg, err := LoadConfig(args, getenv)
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, logger *slog.Logger) int {
+	cfg, err := loadConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
 	if err != nil {
-		logger.Error("configuration", "err", err)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			logger.Error("configuration: " + line)
+		}
 		return exitConfig
 	}
 	if err := cfg.Validate(); err != nil {
@@ -124,15 +132,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	e := a.handler.Echo()
-	srv := &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(a.handler.Echo(), logger)
 	go sweepSessions(ctx, db, logger)
 	if a.sandbox != nil {
 		go a.sandbox.Run(ctx)
@@ -169,6 +169,24 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// maxHeaderBytes bounds a request's header: anonymous clients cannot make
+// the server hold more than this (Go answers 431 beyond it).
+const maxHeaderBytes = 64 << 10
+
+// newHTTPServer is the console's HTTP server: time-outs on every phase of a
+// request and a bounded header.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // sweepSessions deletes ended sessions every few minutes.

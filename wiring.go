@@ -88,6 +88,7 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 		Sandbox:            cfg.Sandbox(),
 		CSRFExempt:         csrfExempt,
 		TrustProxy:         trust,
+		MetricsToken:       cfg.MetricsToken,
 		Registry:           reg,
 		Receiver:           handlers.Receiver{Parser: verifier, Store: db, MchID: pcfg.MchID, ServiceID: pcfg.ServiceID},
 		PayScore:           client,
