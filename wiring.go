@@ -40,6 +40,11 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 	if err != nil {
 		return nil, err
 	}
+	// The database's gauges (last notification, links awaiting their user,
+	// pending terminations) and its error counter: docs/alerts.yml.
+	if err := reg.Register(db.Collector()); err != nil {
+		return nil, fmt.Errorf("database metrics: %w", err)
+	}
 	pcfg := payscore.Config{
 		MchID: cfg.WeChatPayMchID, CertSerial: cfg.WeChatPayCertSerial, PrivateKey: cfg.privateKey,
 		APIv3Key: cfg.WeChatPayAPIv3Key, PublicKey: cfg.publicKey, PublicKeyID: cfg.WeChatPayPublicKeyID,

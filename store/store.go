@@ -45,6 +45,7 @@ type DB struct {
 	batcherDone chan struct{}
 	closeOnce   sync.Once
 	notify      notifyStmts
+	errs        dbErrors // payscore_db_errors_total (metrics.go)
 }
 
 // Open opens (creating if needed) the SQLite file at path and applies every
@@ -131,7 +132,8 @@ func (db *DB) Close() error {
 }
 
 // Ping checks that the database answers a query.
-func (db *DB) Ping(ctx context.Context) error {
+func (db *DB) Ping(ctx context.Context) (err error) {
+	defer func() { db.errs.note(opRead, err) }()
 	var one int
 	return db.Read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
@@ -143,7 +145,8 @@ type Tx struct {
 }
 
 // update runs fn in a write transaction and commits it if fn returns nil.
-func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	defer func() { db.errs.note(opWrite, err) }()
 	sqlTx, err := db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -160,7 +163,8 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 // view runs fn in a read-only transaction (a consistent snapshot).
-func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	defer func() { db.errs.note(opRead, err) }()
 	tx, err := db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("store: begin read: %w", err)
