@@ -21,9 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/payscore-console/payscore-console/handlers"
 	"github.com/payscore-console/payscore-console/store"
 )
@@ -121,8 +118,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	if err := bootstrapAdmin(ctx, db, cfg, logger); err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/payscore-console/payscore-console/handlers"
 	"github.com/payscore-console/payscore-console/payscore"
@@ -107,6 +108,14 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 	}
 	a.handler = handlers.New(deps)
 	return a, nil
+}
+
+// newRegistry is the registry /metrics serves: the Go runtime's and the
+// process's collectors; wire adds the console's own.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 // loopbackURL is how the console reaches itself: the listener's port on
