@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"slices"
-	"time"
 
 	"github.com/payscore-console/payscore-console/handlers"
 	"github.com/payscore-console/payscore-console/store"
@@ -98,55 +96,9 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	return exitOK
 }
 
-// demoDB writes a demo database at the latest migration.
-func demoDB(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: payscore-console demo-db FILE")
-		return exitConfig
-	}
-	if err := writeDemoDB(ctx, args[0]); err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFail
-	}
-	fmt.Fprintf(stdout, "wrote %s\n", args[0])
-	return exitOK
-}
-
 func or(a, b string) string {
 	if a != "" {
 		return a
 	}
 	return b
-}
-
-// seedCallbacks fills the callback log with synthetic notifications, for
-// measuring the log's screens at scale.
-func seedCallbacks(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("seed-callbacks", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	n := fs.Int("n", 1000000, "notifications to write")
-	dbPath := fs.String("db-path", or(getenv("DB_PATH"), "app.db"), "SQLite file ($DB_PATH)")
-	if err := fs.Parse(args); err != nil || *n <= 0 {
-		return exitConfig
-	}
-	db, err := store.Open(ctx, *dbPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFail
-	}
-	defer db.Close()
-	subs := []string{"1900000201", "1900000202", "1900000203", "1900000204", "1900000205"}
-	for i, sub := range subs {
-		if _, err := db.CreateSubMerchant(ctx, store.SubMerchant{SubMchID: sub, Name: fmt.Sprintf("种子商户 %d", i+1)}); err != nil && !errors.Is(err, store.ErrConflict) {
-			fmt.Fprintln(stderr, err)
-			return exitFail
-		}
-	}
-	start := time.Now()
-	if err := db.SeedCallbacks(ctx, *n, subs, time.Now()); err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFail
-	}
-	fmt.Fprintf(stdout, "wrote %d notifications in %s\n", *n, time.Since(start).Round(time.Millisecond))
-	return exitOK
 }

@@ -163,10 +163,11 @@ func TestKillNineLosesNothing(t *testing.T) {
 	if _, err := db.CreateSubMerchant(ctx, store.SubMerchant{SubMchID: subMchID, Name: "crash"}); err != nil {
 		t.Fatal(err)
 	}
-	sb, err := sandbox.New(ctx, sandbox.Options{DB: db})
+	sb, err := sandbox.New(ctx, sandbox.Options{DBPath: db.Path})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer sb.Close()
 	signer := sb.Signer()
 
 	// Authorizations to terminate: links made through the console, agreed
@@ -284,10 +285,12 @@ func TestKillNineLosesNothing(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	c.kill()
-	sb, err = sandbox.New(ctx, sandbox.Options{DB: db})
+	sb.Close()
+	sb, err = sandbox.New(ctx, sandbox.Options{DBPath: db.Path})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer sb.Close()
 	terminated := 0
 	for _, code := range codes[:min(cycles, len(codes))] {
 		calls, err := sb.Calls(ctx, code)
@@ -324,7 +327,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 		}
 	}
 	var integrity string
-	if err := db.Read.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
+	if err := openSQL(t, dbPath).QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
 		t.Fatalf("integrity_check = %q, %v", integrity, err)
 	}
 	ids := make([]string, 0, len(acked))
@@ -341,7 +344,7 @@ func TestKillNineLosesNothing(t *testing.T) {
 		}
 	}
 	var dupIDs int
-	if err := db.Read.QueryRow(`SELECT count(*) FROM (SELECT notification_id FROM callbacks GROUP BY notification_id HAVING count(*) > 1)`).Scan(&dupIDs); err != nil || dupIDs != 0 {
+	if err := openSQL(t, dbPath).QueryRow(`SELECT count(*) FROM (SELECT notification_id FROM callbacks GROUP BY notification_id HAVING count(*) > 1)`).Scan(&dupIDs); err != nil || dupIDs != 0 {
 		t.Errorf("notification ids stored more than once: %d, %v", dupIDs, err)
 	}
 	if len(acked) == 0 {

@@ -51,10 +51,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, args, getenv, stderr, logger)
 	case "user":
 		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
-	case "seed-callbacks":
-		return seedCallbacks(ctx, args, getenv, stdout, stderr)
-	case "loadgen":
-		return loadgen(ctx, args, stdout, stderr)
 	case "demo-db":
 		return demoDB(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
@@ -74,8 +70,10 @@ const usage = `usage:
   payscore-console user passwd --username NAME            (password from stdin)
   payscore-console user disable --username NAME
   payscore-console demo-db FILE             write a demo database at the latest migration
-  payscore-console seed-callbacks -n N       fill the callback log with N synthetic notifications
-  payscore-console loadgen [flags]          send signed notifications to a running sandbox console (-h lists flags)`
+
+development tools (not in this binary):
+  go run ./tools/seed -n N                  fill the callback log with N synthetic notifications
+  go run ./tools/loadgen [flags]            send signed notifications to a running sandbox console (-h lists flags)`
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, logger *slog.Logger) int {
 	cfg, err := loadConfig(args, getenv, stderr)
@@ -131,6 +129,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	srv := newHTTPServer(a.handler.Echo(), logger)
 	go sweepSessions(ctx, db, logger)
 	if a.sandbox != nil {
+		defer a.sandbox.Close()
 		go a.sandbox.Run(ctx)
 	}
 	// Work that calls WeChat Pay starts once the server answers: in sandbox

@@ -58,7 +58,7 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 	a := &app{}
 	var csrfExempt []string
 	if cfg.Sandbox() {
-		sb, err := sandbox.New(ctx, sandbox.Options{DB: db, Logger: logger.With("component", "sandbox"),
+		sb, err := sandbox.New(ctx, sandbox.Options{DBPath: db.Path, Logger: logger.With("component", "sandbox"),
 			CSRFToken: func(c echo.Context) string { t, _ := c.Get("csrf").(string); return t }})
 		if err != nil {
 			return nil, err

@@ -237,7 +237,7 @@ func TestCallbackLogInvalidFilters(t *testing.T) {
 // volume rather than the receiver's path.
 func seedCallbacksFast(t testing.TB, db *store.DB, n int, start time.Time) {
 	t.Helper()
-	tx, err := db.Write.Begin()
+	tx, err := openSQL(t, db).Begin()
 	if err != nil {
 		t.Fatal(err)
 	}

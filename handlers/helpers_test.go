@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -452,9 +453,36 @@ func (tc *testClient) signedIn(t testing.TB) bool {
 // sessionCount is how many session rows a user has.
 func (ts *testServer) sessionCount(t testing.TB, userID int64) int {
 	t.Helper()
-	var n int
-	if err := ts.db.Read.QueryRow(`SELECT count(*) FROM sessions WHERE user_id = ?`, userID).Scan(&n); err != nil {
+	n, err := queryInt(t, ts.db, `SELECT count(*) FROM sessions WHERE user_id = ?`, userID)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// openSQL opens a connection of the test's own to the store's file, for
+// checks and fixtures the store has no method for (its handles stay its
+// own). It is closed when the test ends.
+func openSQL(t testing.TB, db *store.DB) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+db.Path+"?_busy_timeout=5000&_foreign_keys=on&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}
+
+// queryInt runs a query answering one integer on a short-lived connection
+// of the test's own.
+func queryInt(t testing.TB, db *store.DB, q string, args ...any) (int, error) {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+db.Path+"?_busy_timeout=5000&mode=ro")
+	if err != nil {
+		return 0, err
+	}
+	defer raw.Close()
+	var n int
+	err = raw.QueryRow(q, args...).Scan(&n)
+	return n, err
 }

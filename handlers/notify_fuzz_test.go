@@ -262,8 +262,7 @@ func FuzzNotifyReceiver(f *testing.F) {
 			if ours, why := n.payloadIsOurs(payload); !ours {
 				t.Fatalf("204 for a payload that is not ours (%s): %v", why, payload)
 			}
-			var c int
-			if err := ts.db.Read.QueryRow(`SELECT count(*) FROM callbacks WHERE notification_id = ?`, id).Scan(&c); err != nil || c != 1 {
+			if c, err := queryInt(t, ts.db, `SELECT count(*) FROM callbacks WHERE notification_id = ?`, id); err != nil || c != 1 {
 				t.Fatalf("204 but %d callbacks with id %q (%v)", c, id, err)
 			}
 			if rec.Body.Len() != 0 {

@@ -173,8 +173,8 @@ func (n *notifier) valid(t testing.TB, id, event, code string, at time.Time) ([]
 
 func countRows(t testing.TB, db *store.DB, table string) int {
 	t.Helper()
-	var c int
-	if err := db.Read.QueryRow(`SELECT count(*) FROM ` + table).Scan(&c); err != nil {
+	c, err := queryInt(t, db, `SELECT count(*) FROM `+table)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -269,8 +269,7 @@ func TestNotifyConcurrentDuplicates(t *testing.T) {
 	if got, want := cbs[0].Deliveries, 50; got != want {
 		t.Errorf("deliveries = %d, want %d", got, want)
 	}
-	var applied int
-	if err := ts.db.Read.QueryRow(`SELECT count(*) FROM callback_deliveries WHERE outcome = 'accepted'`).Scan(&applied); err != nil || applied != 1 {
+	if applied, err := queryInt(t, ts.db, `SELECT count(*) FROM callback_deliveries WHERE outcome = 'accepted'`); err != nil || applied != 1 {
 		t.Errorf("state changes = %d, %v; want 1", applied, err)
 	}
 }
@@ -410,17 +409,20 @@ func TestNotifyCommitFails(t *testing.T) {
 }
 
 // TestNotifyReadOnlyDatabase: a database that cannot be written answers 5xx,
-// never 204, so WeChat Pay delivers again.
+// never 204, so WeChat Pay delivers again. A trigger that aborts every
+// delivery row stands in for a database refusing writes (the store's own
+// connection is out of the test's reach).
 func TestNotifyReadOnlyDatabase(t *testing.T) {
 	ts, n := newReceiverServer(t)
-	if _, err := ts.db.Write.Exec(`PRAGMA query_only = ON`); err != nil {
+	raw := openSQL(t, ts.db)
+	if _, err := raw.Exec(`CREATE TRIGGER test_refuse_writes BEFORE INSERT ON callback_deliveries BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END`); err != nil {
 		t.Fatal(err)
 	}
 	body, h := n.valid(t, "EV-ro", payscore.EventUserOpenService, "CODE-RO", time.Now())
 	if status, _ := n.send(t, body, h); status < 500 {
 		t.Fatalf("status = %d, want 5xx", status)
 	}
-	if _, err := ts.db.Write.Exec(`PRAGMA query_only = OFF`); err != nil {
+	if _, err := raw.Exec(`DROP TRIGGER test_refuse_writes`); err != nil {
 		t.Fatal(err)
 	}
 	if status, _ := n.send(t, body, h); status != http.StatusNoContent {

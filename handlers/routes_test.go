@@ -466,7 +466,7 @@ func TestHealthz(t *testing.T) {
 	if want := `http_requests_total{method="GET",route="/healthz",status="200"} 1`; !strings.Contains(metrics.body, want) {
 		t.Errorf("metrics lack %s", want)
 	}
-	ts.db.Read.Close()
+	ts.db.Close()
 	res = tc.get(t, "/healthz")
 	if got, want := res.status, http.StatusServiceUnavailable; got != want {
 		t.Errorf("closed DB: status = %d, want %d", got, want)

@@ -38,12 +38,13 @@ func withWeChatPay(t testing.TB, wp *wechatPay) serverOption {
 			}
 			ctx := context.Background()
 			db := d.Store.(*store.DB)
-			sb, err := sandbox.New(ctx, sandbox.Options{DB: db, Logger: slog.New(slog.DiscardHandler),
+			sb, err := sandbox.New(ctx, sandbox.Options{DBPath: db.Path, Logger: slog.New(slog.DiscardHandler),
 				HTTPClient: &http.Client{Timeout: 5 * time.Second},
 				CSRFToken:  func(c echo.Context) string { tok, _ := c.Get("csrf").(string); return tok }})
 			if err != nil {
 				t.Fatalf("sandbox.New: %v", err)
 			}
+			t.Cleanup(func() { sb.Close() })
 			cr := sb.Credentials()
 			self := d.BaseURL.String()
 			cfg := payscore.Config{

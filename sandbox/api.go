@@ -429,13 +429,10 @@ func (s *Sandbox) preAuthorize(c echo.Context, body []byte) (int, any, error) {
 		a, err := findAuthorization(c.Request().Context(), tx, req.AuthorizationCode)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			_, err = tx.ExecContext(c.Request().Context(), `INSERT INTO sandbox_authorizations
-				(authorization_code, appid, service_id, channel_id, sub_mchid, sub_appid, notify_url, state, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, 'UNBINDUSER', ?, ?)`,
-				req.AuthorizationCode, req.AppID, req.ServiceID, req.ChannelID, req.SubMchID, req.SubAppID, req.NotifyURL,
-				fmtTime(now), fmtTime(now))
+			err = insertAuthorization(c.Request().Context(), tx, Authorization{Code: req.AuthorizationCode, AppID: req.AppID,
+				ServiceID: req.ServiceID, ChannelID: req.ChannelID, SubMchID: req.SubMchID, SubAppID: req.SubAppID, NotifyURL: req.NotifyURL}, now)
 			if err != nil {
-				return fmt.Errorf("sandbox: insert authorization: %w", err)
+				return err
 			}
 		case err != nil:
 			return err
@@ -445,12 +442,7 @@ func (s *Sandbox) preAuthorize(c echo.Context, body []byte) (int, any, error) {
 			// with the same parameters a fresh token is issued (a renewal).
 			return errInvalidRequest
 		}
-		_, err = tx.ExecContext(c.Request().Context(), `INSERT INTO sandbox_tokens (token, authorization_code, created_at, expires_at)
-			VALUES (?, ?, ?, ?)`, token, req.AuthorizationCode, fmtTime(now), fmtTime(now.Add(tokenLifetime)))
-		if err != nil {
-			return fmt.Errorf("sandbox: insert token: %w", err)
-		}
-		return nil
+		return insertToken(c.Request().Context(), tx, token, req.AuthorizationCode, now, now.Add(tokenLifetime))
 	})
 	if err != nil {
 		return 0, nil, err
@@ -586,10 +578,8 @@ func (s *Sandbox) close(ctx context.Context, code, subMchID, reason string) erro
 		if a.State != StateAvailable {
 			return ErrInvalidState
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sandbox_authorizations SET state = 'UNAVAILABLE', cancel_time = ?,
-			terminate_reason = ?, updated_at = ? WHERE authorization_code = ?`,
-			fmtTime(now), reason, fmtTime(now), code); err != nil {
-			return fmt.Errorf("sandbox: close authorization: %w", err)
+		if err := setClosed(ctx, tx, code, reason, now); err != nil {
+			return err
 		}
 		a.State, a.CancelTime = StateUnavailable, now
 		_, err = s.queueNotification(ctx, tx, now, a, eventClose)
@@ -612,9 +602,7 @@ func (s *Sandbox) logCall(c echo.Context, body []byte) error {
 		code = b.Code
 	}
 	return s.update(c.Request().Context(), func(tx *sql.Tx, now time.Time) error {
-		_, err := tx.ExecContext(c.Request().Context(), `INSERT INTO sandbox_calls (at, method, path, authorization_code) VALUES (?, ?, ?, ?)`,
-			fmtTime(now), c.Request().Method, c.Request().URL.Path, code)
-		return err
+		return insertCall(c.Request().Context(), tx, Call{At: now, Method: c.Request().Method, Path: c.Request().URL.Path, AuthorizationCode: code})
 	})
 }
 
@@ -627,20 +615,5 @@ type Call struct {
 
 // Calls lists the verified API calls for an authorization_code, oldest first.
 func (s *Sandbox) Calls(ctx context.Context, code string) ([]Call, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT at, method, path, authorization_code FROM sandbox_calls WHERE authorization_code = ? ORDER BY id`, code)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: calls: %w", err)
-	}
-	defer rows.Close()
-	var out []Call
-	for rows.Next() {
-		var c Call
-		var at string
-		if err := rows.Scan(&at, &c.Method, &c.Path, &c.AuthorizationCode); err != nil {
-			return nil, err
-		}
-		c.At = parseTime(at)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return s.db.listCalls(ctx, code)
 }

@@ -73,7 +73,7 @@ func newEnv(t *testing.T, mod ...func(*sandbox.Options)) *env {
 	t.Cleanup(func() { db.Close() })
 	clk := &clock{t: time.Now()}
 	opt := sandbox.Options{
-		DB:        db,
+		DBPath:    db.Path,
 		Now:       clk.Now,
 		CSRFToken: func(echo.Context) string { return testCSRF },
 	}
@@ -84,6 +84,7 @@ func newEnv(t *testing.T, mod ...func(*sandbox.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { sb.Close() })
 	e := echo.New()
 	// A stand-in for the console's admin check: the test says who it is.
 	requireAdmin := func(next echo.HandlerFunc) echo.HandlerFunc {

@@ -42,14 +42,8 @@ func (s *Sandbox) mpJSON(c echo.Context, v any) error {
 func (s *Sandbox) issueMPToken(ctx context.Context, kind string, n int) (string, error) {
 	v := randString(n, alnum+"_-")
 	err := s.update(ctx, func(tx *sql.Tx, now time.Time) error {
-		// Forget long-expired values so the table does not grow forever.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sandbox_mp_tokens WHERE expires_at < ?`,
-			fmtTime(now.Add(-24*time.Hour))); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO sandbox_mp_tokens (value, kind, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-			v, kind, fmtTime(now), fmtTime(now.Add(mpLifetime)))
-		return err
+		// Long-expired values are forgotten so the table does not grow forever.
+		return insertMPToken(ctx, tx, v, kind, now, now.Add(mpLifetime))
 	})
 	if err != nil {
 		return "", fmt.Errorf("sandbox: issue %s: %w", kind, err)
@@ -83,15 +77,14 @@ func (s *Sandbox) mpTicket(c echo.Context) error {
 	if at == "" {
 		return s.mpJSON(c, mpError{41001, "access_token missing"})
 	}
-	var exp string
-	err := s.db.Read.QueryRowContext(ctx, `SELECT expires_at FROM sandbox_mp_tokens WHERE value = ? AND kind = 'access_token'`, at).Scan(&exp)
-	if errors.Is(err, sql.ErrNoRows) {
+	exp, err := s.db.accessTokenExpiry(ctx, at)
+	if errors.Is(err, ErrNotFound) {
 		return s.mpJSON(c, mpError{40001, "invalid credential, access_token is invalid or not latest"})
 	}
 	if err != nil {
 		return err
 	}
-	if !s.now().Before(parseTime(exp)) {
+	if !s.now().Before(exp) {
 		return s.mpJSON(c, mpError{42001, "access_token expired"})
 	}
 	if q.Get("type") != "jsapi" {
@@ -135,25 +128,17 @@ func (s *Sandbox) VerifyJSSDK(ctx context.Context, appIDArg, timestamp, nonceStr
 	if i := strings.IndexByte(url, '#'); i >= 0 {
 		return JSSDKResult{ErrMsg: "config:invalid url domain", Reason: "url 不能含 #"}, nil
 	}
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT value FROM sandbox_mp_tokens WHERE kind = 'jsapi_ticket' AND expires_at > ?`, fmtTime(s.now()))
+	live, err := s.db.liveTickets(ctx, s.now())
 	if err != nil {
-		return JSSDKResult{}, fmt.Errorf("sandbox: jsapi tickets: %w", err)
+		return JSSDKResult{}, err
 	}
-	defer rows.Close()
 	tickets := 0
-	for rows.Next() {
-		var ticket string
-		if err := rows.Scan(&ticket); err != nil {
-			return JSSDKResult{}, err
-		}
+	for _, ticket := range live {
 		tickets++
 		sum := sha1.Sum([]byte("jsapi_ticket=" + ticket + "&noncestr=" + nonceStr + "&timestamp=" + timestamp + "&url=" + url))
 		if strings.EqualFold(hex.EncodeToString(sum[:]), signature) {
 			return JSSDKResult{OK: true, ErrMsg: "config:ok"}, nil
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return JSSDKResult{}, err
 	}
 	reason := "签名与任何有效的 jsapi_ticket 都不符(签名串 jsapi_ticket=…&noncestr=" + nonceStr +
 		"&timestamp=" + timestamp + "&url=" + url + ")"

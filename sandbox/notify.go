@@ -172,15 +172,14 @@ func (s *Sandbox) queueNotification(ctx context.Context, tx *sql.Tx, now time.Ti
 	if err != nil {
 		return "", err
 	}
-	status, next := NotificationPending, nullTime(now.Add(s.schedule[0]))
+	status, next := NotificationPending, now.Add(s.schedule[0])
 	if a.NotifyURL == "" {
-		status, next = NotificationNoURL, nil
+		status, next = NotificationNoURL, time.Time{}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sandbox_notifications
-		(id, authorization_code, event_type, notify_url, plaintext, body, status, created_at, next_attempt_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, a.Code, event, a.NotifyURL, string(plaintext), string(body), status, fmtTime(now), next); err != nil {
-		return "", fmt.Errorf("sandbox: queue notification: %w", err)
+	n := Notification{ID: id, AuthorizationCode: a.Code, EventType: event, NotifyURL: a.NotifyURL, Plaintext: string(plaintext),
+		Body: string(body), Status: status, CreatedAt: now}
+	if err := insertNotification(ctx, tx, n, next); err != nil {
+		return "", err
 	}
 	return id, nil
 }
@@ -217,7 +216,7 @@ func (s *Sandbox) DeliverDue(ctx context.Context) (int, error) {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 	now := s.now()
-	due, err := s.notifications(ctx, `n.status = 'pending' AND n.next_attempt_at <= ?`, `n.next_attempt_at`, fmtTime(now))
+	due, err := s.db.listNotifications(ctx, notificationFilter{DueAt: now})
 	if err != nil {
 		return 0, err
 	}
@@ -320,41 +319,27 @@ func (s *Sandbox) record(ctx context.Context, id string, a Attempt) error {
 	// The attempt happened: record it even if the caller is going away.
 	ctx = context.WithoutCancel(ctx)
 	return s.update(ctx, func(tx *sql.Tx, _ time.Time) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sandbox_attempts (notification_id, at, kind, status_code, error, duration_ms)
-			VALUES (?, ?, ?, ?, ?, ?)`, id, fmtTime(a.At), a.Kind, a.StatusCode, a.Error, a.Duration.Milliseconds()); err != nil {
-			return fmt.Errorf("sandbox: record attempt: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sandbox_notifications SET first_attempt_at = coalesce(first_attempt_at, ?)
-			WHERE id = ?`, fmtTime(a.At), id); err != nil {
-			return fmt.Errorf("sandbox: record attempt: %w", err)
+		if err := insertAttempt(ctx, tx, id, a); err != nil {
+			return err
 		}
 		switch {
 		case a.Kind == AttemptForged:
 			return nil
 		case a.OK():
-			_, err := tx.ExecContext(ctx, `UPDATE sandbox_notifications SET status = 'delivered', next_attempt_at = NULL
-				WHERE id = ? AND status IN ('pending', 'failed')`, id)
-			return err
+			return setDelivered(ctx, tx, id)
 		case a.Kind != AttemptScheduled:
 			// A failed hand-made attempt leaves the schedule alone.
 			return nil
 		}
-		var scheduled int
-		var first string
-		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sandbox_attempts WHERE notification_id = n.id AND kind = 'scheduled'),
-			n.first_attempt_at FROM sandbox_notifications n WHERE n.id = ?`, id).Scan(&scheduled, &first); err != nil {
-			return fmt.Errorf("sandbox: record attempt: %w", err)
-		}
-		next := a.At.Add(s.schedule[min(scheduled, len(s.schedule)-1)])
-		if next.After(parseTime(first).Add(s.giveUpAfter)) {
-			_, err := tx.ExecContext(ctx, `UPDATE sandbox_notifications SET status = 'failed', next_attempt_at = NULL
-				WHERE id = ? AND status = 'pending'`, id)
+		scheduled, first, err := scheduledSoFar(ctx, tx, id)
+		if err != nil {
 			return err
 		}
-		// status = 'pending': a resend may have succeeded meanwhile.
-		_, err := tx.ExecContext(ctx, `UPDATE sandbox_notifications SET next_attempt_at = ? WHERE id = ? AND status = 'pending'`,
-			fmtTime(next), id)
-		return err
+		next := a.At.Add(s.schedule[min(scheduled, len(s.schedule)-1)])
+		if next.After(first.Add(s.giveUpAfter)) {
+			return setGivenUp(ctx, tx, id)
+		}
+		return setNextAttempt(ctx, tx, id, next)
 	})
 }
 
@@ -439,10 +424,9 @@ func (s *Sandbox) SendForged(ctx context.Context, code string) (Attempt, error) 
 	if err != nil {
 		return Attempt{}, err
 	}
-	if _, err := s.db.Write.ExecContext(ctx, `INSERT INTO sandbox_notifications
-		(id, authorization_code, event_type, notify_url, plaintext, body, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, 'forged', ?)`, id, code, event, a.NotifyURL, string(plaintext), string(body), fmtTime(now)); err != nil {
-		return Attempt{}, fmt.Errorf("sandbox: forged notification: %w", err)
+	if err := s.db.insertForged(ctx, Notification{ID: id, AuthorizationCode: code, EventType: event, NotifyURL: a.NotifyURL,
+		Plaintext: string(plaintext), Body: string(body), CreatedAt: now}); err != nil {
+		return Attempt{}, err
 	}
 	n := Notification{ID: id, NotifyURL: a.NotifyURL, Body: string(body)}
 	at, ok := s.attempt(ctx, n, AttemptForged, now, s.id.forgerKey)
@@ -454,7 +438,7 @@ func (s *Sandbox) SendForged(ctx context.Context, code string) (Attempt, error) 
 
 // Notification returns one notification with its attempts.
 func (s *Sandbox) Notification(ctx context.Context, id string) (Notification, error) {
-	ns, err := s.notifications(ctx, `n.id = ?`, `n.id`, id)
+	ns, err := s.db.listNotifications(ctx, notificationFilter{ID: id})
 	if err != nil {
 		return Notification{}, err
 	}
@@ -467,68 +451,5 @@ func (s *Sandbox) Notification(ctx context.Context, id string) (Notification, er
 // Notifications returns code's notifications (every one when code is ""),
 // newest first, each with its attempts.
 func (s *Sandbox) Notifications(ctx context.Context, code string) ([]Notification, error) {
-	if code == "" {
-		return s.notifications(ctx, `1`, `n.created_at DESC, n.id`)
-	}
-	return s.notifications(ctx, `n.authorization_code = ?`, `n.created_at DESC, n.id`, code)
-}
-
-// notifications lists the notifications matching the SQL condition filter
-// (over n, with args), ordered by order, each with its attempts.
-func (s *Sandbox) notifications(ctx context.Context, filter, order string, args ...any) ([]Notification, error) {
-	tx, err := s.db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: list notifications: %w", err)
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT n.id, n.authorization_code, n.event_type, n.notify_url, n.status,
-		n.plaintext, n.body, n.created_at, n.first_attempt_at, n.next_attempt_at FROM sandbox_notifications n
-		WHERE `+filter+` ORDER BY `+order, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: list notifications: %w", err)
-	}
-	var out []Notification
-	index := map[string]int{}
-	for rows.Next() {
-		var n Notification
-		var created string
-		var first, next sql.NullString
-		if err := rows.Scan(&n.ID, &n.AuthorizationCode, &n.EventType, &n.NotifyURL, &n.Status, &n.Plaintext, &n.Body,
-			&created, &first, &next); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sandbox: list notifications: %w", err)
-		}
-		n.CreatedAt, n.FirstAttemptAt, n.NextAttemptAt = parseTime(created), parseNullTime(first), parseNullTime(next)
-		index[n.ID] = len(out)
-		out = append(out, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sandbox: list notifications: %w", err)
-	}
-	if len(out) == 0 {
-		return out, nil
-	}
-	// One query for every attempt of the listed notifications (the sandbox's
-	// tables stay small), in the same snapshot.
-	arows, err := tx.QueryContext(ctx, `SELECT a.notification_id, a.at, a.kind, a.status_code, a.error, a.duration_ms
-		FROM sandbox_attempts a JOIN sandbox_notifications n ON n.id = a.notification_id
-		WHERE `+filter+` ORDER BY a.id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: list attempts: %w", err)
-	}
-	defer arows.Close()
-	for arows.Next() {
-		var id, at string
-		var a Attempt
-		var ms int64
-		if err := arows.Scan(&id, &at, &a.Kind, &a.StatusCode, &a.Error, &ms); err != nil {
-			return nil, fmt.Errorf("sandbox: list attempts: %w", err)
-		}
-		a.At, a.Duration = parseTime(at), time.Duration(ms)*time.Millisecond
-		if i, ok := index[id]; ok {
-			out[i].Attempts = append(out[i].Attempts, a)
-		}
-	}
-	return out, arows.Err()
+	return s.db.listNotifications(ctx, notificationFilter{Code: code})
 }

@@ -28,8 +28,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/payscore-console/payscore-console/store"
 )
 
 //go:embed migrations/*.sql
@@ -57,11 +55,11 @@ var DefaultSchedule = []time.Duration{
 // retrying a notification ("重试超过3天后不再通知").
 const DefaultGiveUpAfter = 72 * time.Hour
 
-// Options configures a Sandbox. Only DB is required.
+// Options configures a Sandbox. Only DBPath is required.
 type Options struct {
-	// DB is the console's database; the sandbox keeps its own sandbox_
-	// tables in it, writing through DB.Write and reading through DB.Read.
-	DB *store.DB
+	// DBPath is the console's SQLite file; the sandbox keeps its own
+	// sandbox_ tables in it, over connections of its own (see db.go).
+	DBPath string
 	// Now is the clock (default time.Now). Tests move it to drive expiries
 	// and the retry schedule.
 	Now func() time.Time
@@ -106,7 +104,7 @@ type Credentials struct {
 // Sandbox is the simulator. Create it with New, expose it with Mount and run
 // its notification delivery with Run.
 type Sandbox struct {
-	db          *store.DB
+	db          *db
 	now         func() time.Time
 	client      *http.Client
 	schedule    []time.Duration
@@ -142,14 +140,14 @@ type identity struct {
 	mpSecret    string
 }
 
-// New applies the sandbox's migrations and loads its keys, generating and
-// persisting them on first start so that they survive restarts.
+// New opens the sandbox's store, applies its migrations and loads its keys,
+// generating and persisting them on first start so that they survive
+// restarts. Close releases the store.
 func New(ctx context.Context, opt Options) (*Sandbox, error) {
-	if opt.DB == nil {
-		return nil, errors.New("sandbox: Options.DB is required")
+	if opt.DBPath == "" {
+		return nil, errors.New("sandbox: Options.DBPath is required")
 	}
 	s := &Sandbox{
-		db:          opt.DB,
 		now:         opt.Now,
 		client:      opt.HTTPClient,
 		schedule:    opt.Schedule,
@@ -181,16 +179,23 @@ func New(ctx context.Context, opt Options) (*Sandbox, error) {
 	if s.csrfToken == nil {
 		s.csrfToken = func(echo.Context) string { return "" }
 	}
-	if err := store.Migrate(ctx, opt.DB.Write, "sandbox", migrations, "migrations"); err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
+	d, err := openDB(ctx, opt.DBPath)
+	if err != nil {
+		return nil, err
 	}
+	s.db = d
 	id, err := s.loadIdentity(ctx)
 	if err != nil {
+		d.close()
 		return nil, err
 	}
 	s.id = id
 	return s, nil
 }
+
+// Close closes the sandbox's connections to the database file. Run must
+// have returned.
+func (s *Sandbox) Close() error { return s.db.close() }
 
 // Credentials returns the simulated merchant's configuration.
 func (s *Sandbox) Credentials() Credentials {
@@ -232,32 +237,23 @@ func (s *Sandbox) loadIdentity(ctx context.Context) (identity, error) {
 	}
 	serial := make([]byte, 20)
 	rand.Read(serial)
-	// INSERT OR IGNORE: if two processes start on a fresh database at once,
-	// the first row wins and both read it back.
-	_, err = s.db.Write.ExecContext(ctx, `INSERT OR IGNORE INTO sandbox_identity
-		(id, merchant_key, cert_serial, platform_key, public_key_id, forger_key, apiv3_key, mp_secret, created_at)
-		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		pems[0], strings.ToUpper(hex.EncodeToString(serial)), pems[1],
+	err = s.db.insertIdentity(ctx, pems[0], strings.ToUpper(hex.EncodeToString(serial)), pems[1],
 		"PUB_KEY_ID_01"+mchID+randDigits(14), pems[2],
-		randString(32, alnum), randString(32, "0123456789abcdef"), fmtTime(s.now()))
+		randString(32, alnum), randString(32, "0123456789abcdef"), s.now())
 	if err != nil {
-		return identity{}, fmt.Errorf("sandbox: save identity: %w", err)
+		return identity{}, err
 	}
 	return s.readIdentity(ctx)
 }
 
 func (s *Sandbox) readIdentity(ctx context.Context) (identity, error) {
 	var id identity
-	var mk, pk, fk string
-	err := s.db.Write.QueryRowContext(ctx, `SELECT merchant_key, cert_serial, platform_key, public_key_id,
-		forger_key, apiv3_key, mp_secret FROM sandbox_identity WHERE id = 1`).
-		Scan(&mk, &id.certSerial, &pk, &id.publicKeyID, &fk, &id.apiv3Key, &id.mpSecret)
-	if errors.Is(err, sql.ErrNoRows) {
+	r, err := s.db.findIdentity(ctx)
+	if err != nil {
 		return id, err
 	}
-	if err != nil {
-		return id, fmt.Errorf("sandbox: read identity: %w", err)
-	}
+	id.certSerial, id.publicKeyID, id.apiv3Key, id.mpSecret = r.certSerial, r.publicKeyID, r.apiv3Key, r.mpSecret
+	mk, pk, fk := r.merchantKey, r.platformKey, r.forgerKey
 	for _, k := range []struct {
 		pem string
 		dst **rsa.PrivateKey
@@ -285,34 +281,12 @@ func parseKey(s string) (*rsa.PrivateKey, error) {
 	return rk, nil
 }
 
-// update runs fn in a write transaction on the single writer connection and
-// commits if fn returns nil; fn gets the one timestamp of the transaction.
+// update runs fn in a write transaction on the sandbox's writer connection
+// and commits if fn returns nil; fn gets the one timestamp of the
+// transaction.
 func (s *Sandbox) update(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) error {
-	tx, err := s.db.Write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sandbox: begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx, s.now()); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sandbox: commit: %w", err)
-	}
-	return nil
-}
-
-// setting reads one sandbox setting ("" when unset).
-func setting(ctx context.Context, q queryer, key string) (string, error) {
-	var v string
-	err := q.QueryRowContext(ctx, `SELECT value FROM sandbox_settings WHERE key = ?`, key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("sandbox: read setting %s: %w", key, err)
-	}
-	return v, nil
+	now := s.now()
+	return s.db.update(ctx, func(tx *sql.Tx) error { return fn(tx, now) })
 }
 
 // Settings are the sandbox's persistent switches.
@@ -328,7 +302,7 @@ type Settings struct {
 
 // Settings returns the current switches.
 func (s *Sandbox) Settings(ctx context.Context) (Settings, error) {
-	return readSettings(ctx, s.db.Read)
+	return readSettings(ctx, s.db.read)
 }
 
 func readSettings(ctx context.Context, q queryer) (Settings, error) {
@@ -354,37 +328,12 @@ func (s *Sandbox) SetSettings(ctx context.Context, st Settings) error {
 	}
 	return s.update(ctx, func(tx *sql.Tx, _ time.Time) error {
 		for _, kv := range [][2]string{{"duplicates", d}, {"spelling", sp}} {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO sandbox_settings (key, value) VALUES (?, ?)
-				ON CONFLICT (key) DO UPDATE SET value = excluded.value`, kv[0], kv[1]); err != nil {
-				return fmt.Errorf("sandbox: save setting %s: %w", kv[0], err)
+			if err := saveSetting(ctx, tx, kv[0], kv[1]); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
-}
-
-// Times are stored as UTC text that sorts, like the console's own store.
-const timeFormat = "2006-01-02T15:04:05.000000000Z"
-
-func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
-
-func parseTime(s string) time.Time {
-	t, _ := time.Parse(timeFormat, s)
-	return t
-}
-
-func parseNullTime(s sql.NullString) time.Time {
-	if !s.Valid {
-		return time.Time{}
-	}
-	return parseTime(s.String)
-}
-
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return fmtTime(t)
 }
 
 // beijing is UTC+8 without a tzdata dependency: WeChat Pay writes its times

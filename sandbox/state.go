@@ -4,19 +4,20 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
+
+	"github.com/payscore-console/payscore-console/store"
 )
 
-// Authorization states, as the query call names them.
+// Authorization states, as the query call names them: the console's own
+// constants (package store defines them once).
 const (
 	// StateUnbindUser: pre-authorized, the user has not agreed yet.
-	StateUnbindUser = "UNBINDUSER"
+	StateUnbindUser = store.StateUnbindUser
 	// StateAvailable: the user agreed; the service is on.
-	StateAvailable = "AVAILABLE"
+	StateAvailable = store.StateAvailable
 	// StateUnavailable: the user closed the service or the merchant ended it.
-	StateUnavailable = "UNAVAILABLE"
+	StateUnavailable = store.StateUnavailable
 )
 
 // Errors of the user-side actions (consent page, control page).
@@ -57,69 +58,14 @@ type Authorization struct {
 	TokenExpiresAt time.Time
 }
 
-// queryer is what *sql.Tx and *sql.DB share for reads.
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-const authorizationColumns = `a.authorization_code, a.appid, a.service_id, a.channel_id, a.sub_mchid, a.sub_appid,
-	a.notify_url, a.state, a.openid, a.user_label, a.success_time, a.cancel_time, a.terminate_reason,
-	a.created_at, a.updated_at,
-	coalesce((SELECT token || ' ' || expires_at FROM sandbox_tokens t WHERE t.authorization_code = a.authorization_code
-		ORDER BY created_at DESC LIMIT 1), '')`
-
-func scanAuthorization(sc interface{ Scan(...any) error }) (Authorization, error) {
-	var a Authorization
-	var success, cancel sql.NullString
-	var created, updated, latest string
-	err := sc.Scan(&a.Code, &a.AppID, &a.ServiceID, &a.ChannelID, &a.SubMchID, &a.SubAppID, &a.NotifyURL,
-		&a.State, &a.OpenID, &a.UserLabel, &success, &cancel, &a.TerminateReason, &created, &updated, &latest)
-	if err != nil {
-		return a, err
-	}
-	a.SuccessTime, a.CancelTime = parseNullTime(success), parseNullTime(cancel)
-	a.CreatedAt, a.UpdatedAt = parseTime(created), parseTime(updated)
-	if tok, exp, ok := strings.Cut(latest, " "); ok {
-		a.LatestToken, a.TokenExpiresAt = tok, parseTime(exp)
-	}
-	return a, nil
-}
-
-func findAuthorization(ctx context.Context, q queryer, code string) (Authorization, error) {
-	a, err := scanAuthorization(q.QueryRowContext(ctx,
-		`SELECT `+authorizationColumns+` FROM sandbox_authorizations a WHERE a.authorization_code = ?`, code))
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, ErrNotFound
-	}
-	if err != nil {
-		return a, fmt.Errorf("sandbox: find authorization: %w", err)
-	}
-	return a, nil
-}
-
 // Authorization returns one authorization by its code.
 func (s *Sandbox) Authorization(ctx context.Context, code string) (Authorization, error) {
-	return findAuthorization(ctx, s.db.Read, code)
+	return findAuthorization(ctx, s.db.read, code)
 }
 
 // Authorizations returns every authorization, the most recently changed first.
 func (s *Sandbox) Authorizations(ctx context.Context) ([]Authorization, error) {
-	rows, err := s.db.Read.QueryContext(ctx,
-		`SELECT `+authorizationColumns+` FROM sandbox_authorizations a ORDER BY a.updated_at DESC, a.authorization_code`)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: list authorizations: %w", err)
-	}
-	defer rows.Close()
-	var out []Authorization
-	for rows.Next() {
-		a, err := scanAuthorization(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sandbox: list authorizations: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return s.db.listAuthorizations(ctx)
 }
 
 // tokenInfo is one apply_permissions_token and what became of it.
@@ -127,21 +73,6 @@ type tokenInfo struct {
 	Code      string
 	ExpiresAt time.Time
 	Outcome   string // "", "agreed" or "declined"
-}
-
-func findToken(ctx context.Context, q queryer, token string) (tokenInfo, error) {
-	var t tokenInfo
-	var exp string
-	err := q.QueryRowContext(ctx, `SELECT authorization_code, expires_at, outcome FROM sandbox_tokens WHERE token = ?`, token).
-		Scan(&t.Code, &exp, &t.Outcome)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, ErrNotFound
-	}
-	if err != nil {
-		return t, fmt.Errorf("sandbox: find token: %w", err)
-	}
-	t.ExpiresAt = parseTime(exp)
-	return t, nil
 }
 
 // usableToken returns the token's authorization if the user may still act
@@ -182,14 +113,11 @@ func (s *Sandbox) Agree(ctx context.Context, token string) (Authorization, error
 		}
 		a.UserLabel = randString(1, "ABC")
 		a.State, a.SuccessTime = StateAvailable, now
-		if _, err := tx.ExecContext(ctx, `UPDATE sandbox_authorizations SET state = 'AVAILABLE', openid = ?, user_label = ?,
-			success_time = ?, terminate_reason = '', updated_at = ? WHERE authorization_code = ?`,
-			a.OpenID, a.UserLabel, fmtTime(now), fmtTime(now), a.Code); err != nil {
-			return fmt.Errorf("sandbox: agree: %w", err)
+		if err := setAgreed(ctx, tx, a, now); err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sandbox_tokens SET outcome = 'agreed', outcome_at = ? WHERE token = ?`,
-			fmtTime(now), token); err != nil {
-			return fmt.Errorf("sandbox: agree: %w", err)
+		if err := setTokenOutcome(ctx, tx, token, "agreed", now); err != nil {
+			return err
 		}
 		if _, err := s.queueNotification(ctx, tx, now, a, eventOpen); err != nil {
 			return err
@@ -211,11 +139,7 @@ func (s *Sandbox) Decline(ctx context.Context, token string) error {
 		if _, _, err := usableToken(ctx, tx, token, now); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE sandbox_tokens SET outcome = 'declined', outcome_at = ? WHERE token = ?`,
-			fmtTime(now), token); err != nil {
-			return fmt.Errorf("sandbox: decline: %w", err)
-		}
-		return nil
+		return setTokenOutcome(ctx, tx, token, "declined", now)
 	})
 }
 

@@ -96,7 +96,7 @@ func (s *Sandbox) consentGet(c echo.Context) error {
 	result := c.QueryParam("result")
 	v := consentView{Base: s.base, CSRF: s.csrfToken(c), Token: token}
 	status := http.StatusOK
-	t, a, err := usableToken(ctx, s.db.Read, token, s.now())
+	t, a, err := usableToken(ctx, s.db.read, token, s.now())
 	switch {
 	case errors.Is(err, ErrNotFound):
 		v.Stage, status = "unknown", http.StatusNotFound

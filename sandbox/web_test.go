@@ -358,21 +358,23 @@ func TestOfficialAccount(t *testing.T) {
 func TestIdentity(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "app.db")
-	open := func() (sandbox.Credentials, *store.DB) {
+	open := func() (sandbox.Credentials, *store.DB, *sandbox.Sandbox) {
 		db, err := store.Open(ctx, path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sb, err := sandbox.New(ctx, sandbox.Options{DB: db})
+		sb, err := sandbox.New(ctx, sandbox.Options{DBPath: db.Path})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return sb.Credentials(), db
+		return sb.Credentials(), db, sb
 	}
-	c1, db := open()
+	c1, db, sb := open()
+	sb.Close()
 	db.Close()
-	c2, db := open()
+	c2, db, sb := open()
 	defer db.Close()
+	defer sb.Close()
 
 	t.Run("OKFormats", func(t *testing.T) {
 		for name, tc := range map[string]struct{ v, re string }{

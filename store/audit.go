@@ -77,7 +77,7 @@ func (db *DB) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 		limit = 100
 	}
 	args = append(args, limit)
-	rows, err := db.Read.QueryContext(ctx, `SELECT id, at, coalesce(user_id, 0), username, ip, action, target, reason, result, request_id, detail
+	rows, err := db.read.QueryContext(ctx, `SELECT id, at, coalesce(user_id, 0), username, ip, action, target, reason, result, request_id, detail
 		FROM audit_log WHERE `+where+` ORDER BY id DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit log: %w", err)
@@ -86,11 +86,9 @@ func (db *DB) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 	var out []AuditEntry
 	for rows.Next() {
 		var e AuditEntry
-		var at string
-		if err := rows.Scan(&e.ID, &at, &e.UserID, &e.Username, &e.IP, &e.Action, &e.Target, &e.Reason, &e.Result, &e.RequestID, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, timeCol{&e.At}, &e.UserID, &e.Username, &e.IP, &e.Action, &e.Target, &e.Reason, &e.Result, &e.RequestID, &e.Detail); err != nil {
 			return nil, fmt.Errorf("store: audit log: %w", err)
 		}
-		e.At = parseTime(at)
 		out = append(out, e)
 	}
 	return out, rows.Err()

@@ -38,19 +38,16 @@ const authorizationColumns = `authorization_code, sub_mchid, state, openid, sub_
 
 func scanAuthorization(row interface{ Scan(...any) error }) (*Authorization, error) {
 	var a Authorization
-	var success, cancel sql.NullString
-	var stateTime, checked string
-	if err := row.Scan(&a.AuthorizationCode, &a.SubMchID, &a.State, &a.OpenID, &a.SubOpenID, &a.UserLabel, &success, &cancel, &stateTime, &a.Source, &checked); err != nil {
+	if err := row.Scan(&a.AuthorizationCode, &a.SubMchID, &a.State, &a.OpenID, &a.SubOpenID, &a.UserLabel, nullTimeCol{&a.SuccessTime}, nullTimeCol{&a.CancelTime},
+		timeCol{&a.StateTime}, &a.Source, timeCol{&a.CheckedAt}); err != nil {
 		return nil, err
 	}
-	a.SuccessTime, a.CancelTime = parseTimePtr(success), parseTimePtr(cancel)
-	a.StateTime, a.CheckedAt = parseTime(stateTime), parseTime(checked)
 	return &a, nil
 }
 
 // AuthorizationByCode finds what we know of an authorization_code.
 func (db *DB) AuthorizationByCode(ctx context.Context, code string) (*Authorization, error) {
-	return findAuthorization(ctx, db.Read, code)
+	return findAuthorization(ctx, db.read, code)
 }
 
 func findAuthorization(ctx context.Context, q querier, code string) (*Authorization, error) {
@@ -140,4 +137,53 @@ func execSaveAuthorization(ctx context.Context, save, touch interface {
 		}
 	}
 	return n > 0, nil
+}
+
+// AuthorizationCodeUsed reports whether an authorization_code is already
+// known here: behind a link, or in the authorizations we track (a code
+// looked up or notified without a link of ours). WeChat Pay refuses a code
+// reused with other parameters; refusing it locally first gives a clear
+// message and spares the call.
+func (db *DB) AuthorizationCodeUsed(ctx context.Context, code string) (bool, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM links WHERE authorization_code = ?) +
+		(SELECT count(*) FROM authorizations WHERE authorization_code = ?)`, code, code).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("store: authorization code used: %w", err)
+	}
+	return n > 0, nil
+}
+
+// AuthorizationsToRecheck lists authorizations whose state may have changed
+// without our hearing of it, not checked since before, oldest check first,
+// for reconciliation:
+//   - AVAILABLE ones: the user can close the service in WeChat at any time,
+//     and the close notification can be lost;
+//   - UNBINDUSER ones that no link of ours started: their token was issued
+//     elsewhere, so LinksToReconcile never covers them.
+//
+// UNAVAILABLE ones are left out: only a new token can change them, and
+// tokens are issued through links (renewing a link makes LinksToReconcile
+// pick it up again). Filtering in SQL, not after a LIMIT, keeps a backlog of
+// final states from starving the ones that matter.
+func (db *DB) AuthorizationsToRecheck(ctx context.Context, before time.Time, limit int) ([]Authorization, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+authorizationColumns+` FROM authorizations a
+		WHERE a.checked_at < ? AND (a.state = ? OR (a.state = ? AND NOT EXISTS (
+			SELECT 1 FROM links l WHERE l.authorization_code = a.authorization_code)))
+		ORDER BY a.checked_at LIMIT ?`,
+		fmtTime(before), StateAvailable, StateUnbindUser, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: authorizations to recheck: %w", err)
+	}
+	defer rows.Close()
+	var out []Authorization
+	for rows.Next() {
+		a, err := scanAuthorization(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: authorizations to recheck: %w", err)
+		}
+		out = append(out, *a)
+	}
+	return out, rows.Err()
 }

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -37,46 +39,6 @@ type Notification struct {
 	Envelope          []byte
 	Payload           []byte
 	RemoteAddr        string
-}
-
-// Refusal is a notification attempt that was refused. It never holds the
-// decrypted data of a refused payload.
-type Refusal struct {
-	ID             int64
-	ReceivedAt     time.Time
-	RemoteAddr     string
-	Reason         string
-	Serial         string
-	NotificationID string
-}
-
-// MaxRefusals bounds the refused-attempts log: older rows are dropped.
-const MaxRefusals = 10000
-
-// RecordRefusal keeps a refused attempt visible, bounded to the newest
-// MaxRefusals.
-func (db *DB) RecordRefusal(ctx context.Context, r Refusal) error {
-	return db.update(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO callback_refusals (received_at, remote_addr, reason, serial, notification_id) VALUES (?, ?, ?, ?, ?)`,
-			fmtTime(tx.now), r.RemoteAddr, r.Reason, truncate(r.Serial, 64), truncate(r.NotificationID, 64))
-		if err != nil {
-			return fmt.Errorf("store: record refusal: %w", err)
-		}
-		id, _ := res.LastInsertId()
-		if id%100 == 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM callback_refusals WHERE id <= ?`, id-MaxRefusals); err != nil {
-				return fmt.Errorf("store: trim refusals: %w", err)
-			}
-		}
-		return nil
-	})
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // Callback is a recorded notification.
@@ -155,7 +117,7 @@ func (db *DB) Callbacks(ctx context.Context, f CallbackFilter) ([]Callback, erro
 	conds, targs := timeRange("callbacks", "first_received_at", f.From, f.To)
 	where, args = append(where, conds...), append(args, targs...)
 	q, args, ascending := keysetPage(`SELECT `+callbackListColumns+` FROM callbacks`, where, args, f.Before, f.After, f.Limit)
-	rows, err := db.Read.QueryContext(ctx, q, args...)
+	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list callbacks: %w", err)
 	}
@@ -176,18 +138,14 @@ func (db *DB) Callbacks(ctx context.Context, f CallbackFilter) ([]Callback, erro
 
 func scanCallback(row interface{ Scan(...any) error }, full bool) (*Callback, error) {
 	var cb Callback
-	var oc sql.NullString
-	var first, last string
 	dest := []any{&cb.ID, &cb.NotificationID, &cb.EventType, &cb.AuthorizationCode, &cb.SubMchID, &cb.OpenID, &cb.SubOpenID,
-		&oc, &cb.CreateTime, &cb.Serial, &cb.Applied, &cb.Deliveries, &first, &last}
+		nullTimeCol{&cb.OpenOrCloseTime}, &cb.CreateTime, &cb.Serial, &cb.Applied, &cb.Deliveries, timeCol{&cb.FirstReceivedAt}, timeCol{&cb.LastReceivedAt}}
 	if full {
 		dest = append(dest, &cb.Envelope, &cb.Payload)
 	}
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
-	cb.OpenOrCloseTime = parseTimePtr(oc)
-	cb.FirstReceivedAt, cb.LastReceivedAt = parseTime(first), parseTime(last)
 	return &cb, nil
 }
 
@@ -211,11 +169,9 @@ func (db *DB) CallbackByID(ctx context.Context, id int64) (*Callback, []Delivery
 		defer rows.Close()
 		for rows.Next() {
 			var d Delivery
-			var at string
-			if err := rows.Scan(&at, &d.RemoteAddr, &d.Serial, &d.Outcome); err != nil {
-				return err
+			if err := rows.Scan(timeCol{&d.ReceivedAt}, &d.RemoteAddr, &d.Serial, &d.Outcome); err != nil {
+				return fmt.Errorf("store: deliveries: %w", err)
 			}
-			d.ReceivedAt = parseTime(at)
 			deliveries = append(deliveries, d)
 		}
 		return rows.Err()
@@ -234,7 +190,7 @@ func (db *DB) DeliveryCounts(ctx context.Context, ids []string) (map[string]int,
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := db.Read.QueryContext(ctx, `SELECT notification_id, deliveries FROM callbacks WHERE notification_id IN (?`+strings.Repeat(",?", len(chunk)-1)+`)`, args...)
+		rows, err := db.read.QueryContext(ctx, `SELECT notification_id, deliveries FROM callbacks WHERE notification_id IN (?`+strings.Repeat(",?", len(chunk)-1)+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("store: delivery counts: %w", err)
 		}
@@ -255,29 +211,83 @@ func (db *DB) DeliveryCounts(ctx context.Context, ids []string) (map[string]int,
 	return out, nil
 }
 
-// keysetPage completes a list query: the filters, the keyset cursor
-// (before / after an id), the order and the limit (default 50). Polling
-// (after, without before) takes the oldest rows above the cursor, so that a
-// burst larger than one page is picked up over several polls, none skipped;
-// the caller then returns the page newest first (ascending reports it).
-func keysetPage(q string, where []string, args []any, before, after int64, limit int) (string, []any, bool) {
-	if before > 0 {
-		where, args = append(where, "id < ?"), append(args, before)
+// SeedCallbacks writes n synthetic notifications — callbacks, their
+// deliveries and authorizations, shaped like real ones (an envelope of
+// about a kilobyte) — for benchmarks and load tests at scale. Rows are
+// spread over the days before now, newest last; a tenth are closes and one
+// in fifty was delivered twice.
+func (db *DB) SeedCallbacks(ctx context.Context, n int, subMchIDs []string, now time.Time) error {
+	const perTx = 5000
+	cipher := make([]byte, 420)
+	span := 30 * 24 * time.Hour
+	run := fmt.Sprintf("%x", now.UnixNano())[4:]
+	for done := 0; done < n; {
+		batch := min(perTx, n-done)
+		err := db.update(ctx, func(tx *Tx) error {
+			insCb, err := tx.PrepareContext(ctx, `INSERT INTO callbacks (notification_id, event_type, authorization_code, sub_mchid, openid, sub_openid,
+				openorclose_time, create_time, serial, envelope, payload, applied, deliveries, first_received_at, last_received_at)
+				VALUES (?, ?, ?, ?, ?, '', ?, ?, 'PUB_KEY_ID_SEED', ?, ?, 1, ?, ?, ?)`)
+			if err != nil {
+				return err
+			}
+			insDel, err := tx.PrepareContext(ctx, `INSERT INTO callback_deliveries (callback_id, received_at, remote_addr, serial, outcome) VALUES (?, ?, '127.0.0.1', 'PUB_KEY_ID_SEED', ?)`)
+			if err != nil {
+				return err
+			}
+			save, err := tx.PrepareContext(ctx, saveAuthorizationSQL)
+			if err != nil {
+				return err
+			}
+			for i := done; i < done+batch; i++ {
+				at := now.Add(-span + time.Duration(int64(span)/int64(n)*int64(i)))
+				sub := subMchIDs[i%len(subMchIDs)]
+				code := fmt.Sprintf("SEED%s%07d", run, i)
+				openid := fmt.Sprintf("oSeed%023d", i)
+				event, state := EventOpen, StateAvailable
+				if i%10 == 9 {
+					event, state = EventClose, StateUnavailable
+				}
+				deliveries := 1
+				if i%50 == 0 {
+					deliveries = 2
+				}
+				_, _ = rand.Read(cipher)
+				id := fmt.Sprintf("EV-SEED%s%09d", run, i)
+				envelope := fmt.Sprintf(`{"id":%q,"create_time":%q,"resource_type":"encrypt-resource","event_type":%q,"summary":"授权成功","resource":{"original_type":"payscore","algorithm":"AEAD_AES_256_GCM","ciphertext":%q,"associated_data":"payscore","nonce":"0123456789ab"}}`,
+					id, at.Format(time.RFC3339), event, base64.StdEncoding.EncodeToString(cipher))
+				payload := fmt.Sprintf(`{"appid":"wxd678efh567hg6787","mchid":"1900000109","sub_mchid":%q,"service_id":"2002000000000558128851361561536","openid":%q,"user_service_status":"USER_OPEN_SERVICE","openorclose_time":%q,"authorization_code":%q}`,
+					sub, openid, at.Format("20060102150405"), code)
+				ts := fmtTime(at)
+				res, err := insCb.ExecContext(ctx, id, event, code, sub, openid, ts, at.Format(time.RFC3339), envelope, payload, deliveries, ts, ts)
+				if err != nil {
+					return fmt.Errorf("store: seed: %w", err)
+				}
+				cbID, _ := res.LastInsertId()
+				for d := range deliveries {
+					outcome := OutcomeAccepted
+					if d > 0 {
+						outcome = OutcomeDuplicate
+					}
+					if _, err := insDel.ExecContext(ctx, cbID, ts, outcome); err != nil {
+						return fmt.Errorf("store: seed: %w", err)
+					}
+				}
+				var success, cancel any
+				if state == StateAvailable {
+					success = ts
+				} else {
+					cancel = ts
+				}
+				if _, err := save.ExecContext(ctx, code, sub, state, openid, "", "A", success, cancel, ts, "notification", ts); err != nil {
+					return fmt.Errorf("store: seed: %w", err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		done += batch
 	}
-	if after > 0 {
-		where, args = append(where, "id > ?"), append(args, after)
-	}
-	if limit <= 0 {
-		limit = 50
-	}
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	ascending := after > 0 && before == 0
-	if ascending {
-		q += ` ORDER BY id ASC LIMIT ?`
-	} else {
-		q += ` ORDER BY id DESC LIMIT ?`
-	}
-	return q, append(args, limit), ascending
+	return nil
 }

@@ -125,7 +125,7 @@ func TestOpenEmptyDB(t *testing.T) {
 		t.Errorf("Version = %d, want %d", got, want)
 	}
 	files := migrationFiles(t)
-	rows := appliedMigrations(t, db.Read, "console")
+	rows := appliedMigrations(t, db.TestReader(), "console")
 	if got, want := len(rows), len(files); got != want {
 		t.Fatalf("schema_migrations rows = %d, want %d", got, want)
 	}
@@ -141,7 +141,7 @@ func TestOpenEmptyDB(t *testing.T) {
 		}
 	}
 	for _, table := range []string{"users", "sessions", "login_attempts", "settings", "audit_log", "sub_merchants", "links", "authorizations", "callbacks", "terminations"} {
-		if !tableExists(t, db.Read, table) {
+		if !tableExists(t, db.TestReader(), table) {
 			t.Errorf("table %s missing", table)
 		}
 	}
@@ -187,10 +187,10 @@ func TestOpenOldDB(t *testing.T) {
 	if want := store.LatestVersion(); got != want {
 		t.Errorf("Version = %d, want %d", got, want)
 	}
-	if got, want := len(appliedMigrations(t, db.Read, "console")), len(migrationFiles(t)); got != want {
+	if got, want := len(appliedMigrations(t, db.TestReader(), "console")), len(migrationFiles(t)); got != want {
 		t.Errorf("schema_migrations rows = %d, want %d", got, want)
 	}
-	if !tableExists(t, db.Read, "sub_merchants") {
+	if !tableExists(t, db.TestReader(), "sub_merchants") {
 		t.Error("migration 002 not applied")
 	}
 	if _, err := db.UserByUsername(ctx, "old"); err != nil {
@@ -206,7 +206,7 @@ func TestOpenTwice(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open %d: %v", i+1, err)
 		}
-		if got, want := len(appliedMigrations(t, db.Read, "console")), len(migrationFiles(t)); got != want {
+		if got, want := len(appliedMigrations(t, db.TestReader(), "console")), len(migrationFiles(t)); got != want {
 			t.Errorf("Open %d: schema_migrations rows = %d, want %d", i+1, got, want)
 		}
 		db.Close()
@@ -266,13 +266,13 @@ func TestPragmas(t *testing.T) {
 		pragma string
 		want   string
 	}{
-		{"WriterWAL", db.Write, "journal_mode", "wal"},
-		{"WriterForeignKeys", db.Write, "foreign_keys", "1"},
-		{"WriterSynchronousFull", db.Write, "synchronous", "2"},
-		{"WriterBusyTimeout", db.Write, "busy_timeout", "5000"},
-		{"ReaderForeignKeys", db.Read, "foreign_keys", "1"},
-		{"ReaderBusyTimeout", db.Read, "busy_timeout", "5000"},
-		{"ReaderQueryOnly", db.Read, "query_only", "1"},
+		{"WriterWAL", db.TestWriter(), "journal_mode", "wal"},
+		{"WriterForeignKeys", db.TestWriter(), "foreign_keys", "1"},
+		{"WriterSynchronousFull", db.TestWriter(), "synchronous", "2"},
+		{"WriterBusyTimeout", db.TestWriter(), "busy_timeout", "5000"},
+		{"ReaderForeignKeys", db.TestReader(), "foreign_keys", "1"},
+		{"ReaderBusyTimeout", db.TestReader(), "busy_timeout", "5000"},
+		{"ReaderQueryOnly", db.TestReader(), "query_only", "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -285,7 +285,7 @@ func TestPragmas(t *testing.T) {
 			}
 		})
 	}
-	if _, err := db.Read.Exec(`INSERT INTO settings (key, value) VALUES ('x', 'y')`); err == nil {
+	if _, err := db.TestReader().Exec(`INSERT INTO settings (key, value) VALUES ('x', 'y')`); err == nil {
 		t.Error("the read pool wrote")
 	}
 	// Foreign keys are enforced: no session for a missing user.
@@ -309,7 +309,7 @@ func TestAuditAppendOnly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := db.Write.Exec(tt.sql)
+			_, err := db.TestWriter().Exec(tt.sql)
 			if err == nil || !strings.Contains(err.Error(), "append-only") {
 				t.Errorf("err = %v, want the trigger's append-only refusal", err)
 			}

@@ -39,13 +39,10 @@ const linkSelect = `SELECT l.id, l.slug, l.sub_merchant_id, m.sub_mchid, l.sub_a
 
 func scanLink(row interface{ Scan(...any) error }) (*Link, error) {
 	var l Link
-	var expires, created string
-	var opened sql.NullString
-	if err := row.Scan(&l.ID, &l.Slug, &l.SubMerchantID, &l.SubMchID, &l.SubAppID, &l.SubMerchantName, &l.AuthorizationCode, &l.Token, &expires,
-		&l.NotifyURL, &l.CreatedBy, &l.CreatedByName, &created, &l.Opens, &opened, &l.State); err != nil {
+	if err := row.Scan(&l.ID, &l.Slug, &l.SubMerchantID, &l.SubMchID, &l.SubAppID, &l.SubMerchantName, &l.AuthorizationCode, &l.Token, timeCol{&l.TokenExpiresAt},
+		&l.NotifyURL, &l.CreatedBy, &l.CreatedByName, timeCol{&l.CreatedAt}, &l.Opens, nullTimeCol{&l.LastOpenedAt}, &l.State); err != nil {
 		return nil, err
 	}
-	l.TokenExpiresAt, l.CreatedAt, l.LastOpenedAt = parseTime(expires), parseTime(created), parseTimePtr(opened)
 	return &l, nil
 }
 
@@ -61,7 +58,7 @@ func (db *DB) CreateLink(ctx context.Context, l Link) (*Link, error) {
 		res, err := tx.ExecContext(ctx, `INSERT INTO links (slug, sub_merchant_id, sub_appid, authorization_code, token, token_expires_at, notify_url, created_by, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			l.Slug, l.SubMerchantID, l.SubAppID, l.AuthorizationCode, l.Token, fmtTime(l.TokenExpiresAt), l.NotifyURL, createdBy, fmtTime(tx.now))
-		if isUnique(err) {
+		if isConstraint(err) {
 			return fmt.Errorf("store: create link %s: %w", l.AuthorizationCode, ErrConflict)
 		}
 		if err != nil {
@@ -121,17 +118,17 @@ func (db *DB) LinkOpened(ctx context.Context, id int64) error {
 
 // LinkByID finds a link by id.
 func (db *DB) LinkByID(ctx context.Context, id int64) (*Link, error) {
-	return findLink(ctx, db.Read, "l.id = ?", id)
+	return findLink(ctx, db.read, "l.id = ?", id)
 }
 
 // LinkBySlug finds a link by its landing slug.
 func (db *DB) LinkBySlug(ctx context.Context, slug string) (*Link, error) {
-	return findLink(ctx, db.Read, "l.slug = ?", slug)
+	return findLink(ctx, db.read, "l.slug = ?", slug)
 }
 
 // LinkByCode finds a link by its authorization_code.
 func (db *DB) LinkByCode(ctx context.Context, code string) (*Link, error) {
-	return findLink(ctx, db.Read, "l.authorization_code = ?", code)
+	return findLink(ctx, db.read, "l.authorization_code = ?", code)
 }
 
 func findLink(ctx context.Context, q querier, where string, args ...any) (*Link, error) {
@@ -180,7 +177,7 @@ func (db *DB) Links(ctx context.Context, f LinkFilter) ([]Link, error) {
 	}
 	q += ` ORDER BY l.id DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := db.Read.QueryContext(ctx, q, args...)
+	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list links: %w", err)
 	}
@@ -201,7 +198,7 @@ func (db *DB) Links(ctx context.Context, f LinkFilter) ([]Link, error) {
 // not reconciled since, and whose retry delay after a failed query is over;
 // those never tried come first.
 func (db *DB) LinksToReconcile(ctx context.Context, expiredBefore time.Time, limit int) ([]Link, error) {
-	rows, err := db.Read.QueryContext(ctx, linkSelect+` WHERE l.token_expires_at < ? AND l.reconciled_at IS NULL AND coalesce(a.state, '') = ?
+	rows, err := db.read.QueryContext(ctx, linkSelect+` WHERE l.token_expires_at < ? AND l.reconciled_at IS NULL AND coalesce(a.state, '') = ?
 		AND (l.reconcile_after IS NULL OR l.reconcile_after < ?) ORDER BY l.reconcile_failures, l.id LIMIT ?`,
 		fmtTime(expiredBefore), StateUnbindUser, fmtTime(db.Now()), limit)
 	if err != nil {

@@ -275,7 +275,7 @@ func TestAuthorizationCountsMatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows, err := db.Read.Query(`SELECT a.state, count(*), coalesce((SELECT n FROM authorization_counts c WHERE c.state = a.state), -1)
+	rows, err := db.TestReader().Query(`SELECT a.state, count(*), coalesce((SELECT n FROM authorization_counts c WHERE c.state = a.state), -1)
 		FROM authorizations a GROUP BY a.state`)
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +294,7 @@ func TestAuthorizationCountsMatch(t *testing.T) {
 		}
 	}
 	var kept int
-	if err := db.Read.QueryRow(`SELECT sum(n) FROM authorization_counts`).Scan(&kept); err != nil {
+	if err := db.TestReader().QueryRow(`SELECT sum(n) FROM authorization_counts`).Scan(&kept); err != nil {
 		t.Fatal(err)
 	}
 	if kept != total || total != 7 {

@@ -88,7 +88,7 @@ func applyMigration(ctx context.Context, db *sql.DB, set string, version int, na
 // Version reports the highest applied migration of a set (0 if none).
 func (db *DB) Version(ctx context.Context, set string) (int, error) {
 	var v sql.NullInt64
-	err := db.Read.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations WHERE set_name = ?`, set).Scan(&v)
+	err := db.read.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations WHERE set_name = ?`, set).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("store: version: %w", err)
 	}

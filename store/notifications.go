@@ -114,14 +114,18 @@ type notifyStmts struct {
 }
 
 func (db *DB) prepareNotifyStmts(ctx context.Context) error {
+	var errs []error
 	prep := func(q string) *sql.Stmt {
-		s, err := db.Write.PrepareContext(ctx, q)
+		s, err := db.write.PrepareContext(ctx, q)
 		if err != nil {
-			panic(fmt.Sprintf("store: prepare %q: %v", q, err)) // the statements are constants: a failure is a bug
+			// The statements are constants, but the schema they name is
+			// the file's: a database from a newer or damaged build fails
+			// here, and Open reports it.
+			errs = append(errs, fmt.Errorf("store: prepare %q: %w", q, err))
 		}
 		return s
 	}
-	db.notify = notifyStmts{
+	st := notifyStmts{
 		findCallback:       prep(`SELECT id FROM callbacks WHERE notification_id = ?`),
 		countDelivery:      prep(`UPDATE callbacks SET deliveries = deliveries + 1, last_received_at = ? WHERE id = ?`),
 		saveAuthorization:  prep(saveAuthorizationSQL),
@@ -132,7 +136,21 @@ func (db *DB) prepareNotifyStmts(ctx context.Context) error {
 			RETURNING id`),
 		insertDelivery: prep(`INSERT INTO callback_deliveries (callback_id, received_at, remote_addr, serial, outcome) VALUES (?, ?, ?, ?, ?)`),
 	}
+	if err := errors.Join(errs...); err != nil {
+		st.close()
+		return err
+	}
+	db.notify = st
 	return nil
+}
+
+// close closes the statements that were prepared.
+func (st notifyStmts) close() {
+	for _, s := range []*sql.Stmt{st.findCallback, st.countDelivery, st.saveAuthorization, st.touchAuthorization, st.insertCallback, st.insertDelivery} {
+		if s != nil {
+			s.Close()
+		}
+	}
 }
 
 func (db *DB) writeBatch(items []*batchItem) ([]batchResult, error) {

@@ -214,7 +214,7 @@ func TestRefusalsBounded(t *testing.T) {
 		}
 	}
 	var n int
-	if err := db.Read.QueryRow(`SELECT count(*) FROM callback_refusals`).Scan(&n); err != nil {
+	if err := db.TestReader().QueryRow(`SELECT count(*) FROM callback_refusals`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n > store.MaxRefusals+100 || n < store.MaxRefusals {
@@ -342,7 +342,7 @@ func TestWritersBesideReaders(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	var n int
-	if err := db.Read.QueryRow(`SELECT count(*) FROM callbacks`).Scan(&n); err != nil || n != 2500 {
+	if err := db.TestReader().QueryRow(`SELECT count(*) FROM callbacks`).Scan(&n); err != nil || n != 2500 {
 		t.Fatalf("callbacks = %d, %v; want 2500", n, err)
 	}
 }

@@ -34,16 +34,14 @@ func (db *DB) CreateSession(ctx context.Context, s Session) error {
 // SessionByHash finds a session.
 func (db *DB) SessionByHash(ctx context.Context, idHash string) (*Session, error) {
 	var s Session
-	var created, seen, auth string
-	err := db.Read.QueryRowContext(ctx, `SELECT id_hash, user_id, values_json, created_at, last_seen_at, auth_at, ip FROM sessions WHERE id_hash = ?`, idHash).
-		Scan(&s.IDHash, &s.UserID, &s.Values, &created, &seen, &auth, &s.IP)
+	err := db.read.QueryRowContext(ctx, `SELECT id_hash, user_id, values_json, created_at, last_seen_at, auth_at, ip FROM sessions WHERE id_hash = ?`, idHash).
+		Scan(&s.IDHash, &s.UserID, &s.Values, timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.AuthAt}, &s.IP)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: find session: %w", ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: find session: %w", err)
 	}
-	s.CreatedAt, s.LastSeenAt, s.AuthAt = parseTime(created), parseTime(seen), parseTime(auth)
 	return &s, nil
 }
 
@@ -130,19 +128,19 @@ func (db *DB) LoginAttempt(ctx context.Context, username string, max int, window
 // findLoginAttempts reads a username's failure count; a name with none has
 // zero failures and a window starting at the zero time.
 func findLoginAttempts(ctx context.Context, tx *Tx, username string) (failures int, start, until time.Time, err error) {
-	var startS string
-	var untilS sql.NullString
-	err = tx.QueryRowContext(ctx, `SELECT failures, window_start, locked_until FROM login_attempts WHERE username = ?`, username).Scan(&failures, &startS, &untilS)
+	var untilP *time.Time
+	err = tx.QueryRowContext(ctx, `SELECT failures, window_start, locked_until FROM login_attempts WHERE username = ?`, username).
+		Scan(&failures, timeCol{&start}, nullTimeCol{&untilP})
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, time.Time{}, time.Time{}, nil
 	}
 	if err != nil {
 		return 0, time.Time{}, time.Time{}, err
 	}
-	if untilS.Valid {
-		until = parseTime(untilS.String)
+	if untilP != nil {
+		until = *untilP
 	}
-	return failures, parseTime(startS), until, nil
+	return failures, start, until, nil
 }
 
 func saveLoginAttempts(ctx context.Context, tx *Tx, username string, failures int, start, until time.Time) error {
@@ -154,8 +152,8 @@ func saveLoginAttempts(ctx context.Context, tx *Tx, username string, failures in
 
 // LockedUntil reports until when a username is locked (zero if it is not).
 func (db *DB) LockedUntil(ctx context.Context, username string) (time.Time, error) {
-	var until sql.NullString
-	err := db.Read.QueryRowContext(ctx, `SELECT locked_until FROM login_attempts WHERE username = ?`, username).Scan(&until)
+	var until *time.Time
+	err := db.read.QueryRowContext(ctx, `SELECT locked_until FROM login_attempts WHERE username = ?`, username).Scan(nullTimeCol{&until})
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	}
@@ -163,14 +161,10 @@ func (db *DB) LockedUntil(ctx context.Context, username string) (time.Time, erro
 		// Never fail open: an unreadable lock is an error, not "unlocked".
 		return time.Time{}, fmt.Errorf("store: locked until: %w", err)
 	}
-	if !until.Valid {
+	if until == nil || !until.After(db.Now()) {
 		return time.Time{}, nil
 	}
-	t := parseTime(until.String)
-	if !t.After(db.Now()) {
-		return time.Time{}, nil
-	}
-	return t, nil
+	return *until, nil
 }
 
 // LoginSuccess clears a username's failures.

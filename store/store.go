@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,11 +30,12 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict is returned when a write would break a uniqueness rule.
 var ErrConflict = errors.New("conflict")
 
-// DB is the console's database: Write is a single connection that serialises
-// every change; Read is a pool for queries that can run beside it.
+// DB is the console's database: write is a single connection that
+// serialises every change; read is a pool for queries that can run beside
+// it. Neither handle leaves the package: every statement lives in a method.
 type DB struct {
-	Write *sql.DB
-	Read  *sql.DB
+	write *sql.DB
+	read  *sql.DB
 	// Now is the clock; tests replace it. Every transaction takes one
 	// timestamp from it.
 	Now func() time.Time
@@ -84,7 +86,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	db := &DB{Write: write, Read: read, Now: time.Now, Path: path,
+	db := &DB{write: write, read: read, Now: time.Now, Path: path,
 		batch: make(chan *batchItem, maxBatch), closed: make(chan struct{}), batcherDone: make(chan struct{})}
 	if err := Migrate(ctx, write, "console", migrations, "migrations"); err != nil {
 		db.Close()
@@ -128,14 +130,14 @@ func (db *DB) Close() error {
 			<-db.batcherDone
 		}
 	})
-	return errors.Join(db.Read.Close(), db.Write.Close())
+	return errors.Join(db.read.Close(), db.write.Close())
 }
 
 // Ping checks that the database answers a query.
 func (db *DB) Ping(ctx context.Context) (err error) {
 	defer func() { db.errs.note(opRead, err) }()
 	var one int
-	return db.Read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 // Tx is a write transaction with the one timestamp it works with.
@@ -147,7 +149,7 @@ type Tx struct {
 // update runs fn in a write transaction and commits it if fn returns nil.
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	defer func() { db.errs.note(opWrite, err) }()
-	sqlTx, err := db.Write.BeginTx(ctx, nil)
+	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
@@ -165,7 +167,7 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) (err error) {
 // view runs fn in a read-only transaction (a consistent snapshot).
 func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	defer func() { db.errs.note(opRead, err) }()
-	tx, err := db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("store: begin read: %w", err)
 	}
@@ -185,15 +187,138 @@ func fmtTimePtr(t *time.Time) any {
 	return fmtTime(*t)
 }
 
-func parseTime(s string) time.Time {
-	t, _ := time.Parse(timeFormat, s)
-	return t
+// parseTime reads a stored time; text that is not one is an error, never
+// a silent zero time.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeFormat, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: stored time %q: %w", s, err)
+	}
+	return t, nil
 }
 
-func parseTimePtr(s sql.NullString) *time.Time {
-	if !s.Valid || s.String == "" {
+// timeCol scans a stored NOT NULL time column straight into *T, so that a
+// malformed value fails the scan instead of reading as the zero time.
+type timeCol struct{ T *time.Time }
+
+// Scan implements sql.Scanner.
+func (c timeCol) Scan(v any) error {
+	s, ok := textValue(v)
+	if !ok {
+		return fmt.Errorf("store: stored time: got %T, want text", v)
+	}
+	t, err := parseTime(s)
+	if err != nil {
+		return err
+	}
+	*c.T = t
+	return nil
+}
+
+// nullTimeCol scans a nullable time column into **T: NULL (or empty text)
+// is nil, anything else must parse.
+type nullTimeCol struct{ T **time.Time }
+
+// Scan implements sql.Scanner.
+func (c nullTimeCol) Scan(v any) error {
+	if v == nil {
+		*c.T = nil
 		return nil
 	}
-	t := parseTime(s.String)
-	return &t
+	s, ok := textValue(v)
+	if !ok {
+		return fmt.Errorf("store: stored time: got %T, want text", v)
+	}
+	if s == "" {
+		*c.T = nil
+		return nil
+	}
+	t, err := parseTime(s)
+	if err != nil {
+		return err
+	}
+	*c.T = &t
+	return nil
+}
+
+func textValue(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case []byte:
+		return string(v), true
+	}
+	return "", false
+}
+
+// isConstraint reports whether err is SQLite refusing a write because it
+// would break a UNIQUE or PRIMARY KEY rule: classified by the driver's
+// extended error code, never by the message text.
+func isConstraint(err error) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+}
+
+// timeRange narrows a log to rows whose time column lies in [from, to) and
+// says so in terms of ids as well. Rows are appended in time order, so the
+// ids of a time range are a range too, found with two lookups in the
+// (column, id) index; the outer query then walks the primary key (or a
+// (filter, id) index) newest first inside it, instead of collecting the
+// whole time range to sort it by id. The time terms stay, unary + keeping
+// SQLite from picking the time index for them. A row written while the clock
+// stood before an earlier row's time may fall outside its id range: a log
+// screen accepts that.
+func timeRange(table, column string, from, to time.Time) (conds []string, args []any) {
+	if !from.IsZero() {
+		conds = append(conds,
+			`id >= coalesce((SELECT id FROM `+table+` WHERE `+column+` >= ? ORDER BY `+column+`, id LIMIT 1), 9223372036854775807)`,
+			`+`+column+` >= ?`)
+		args = append(args, fmtTime(from), fmtTime(from))
+	}
+	if !to.IsZero() {
+		conds = append(conds,
+			`id <= coalesce((SELECT id FROM `+table+` WHERE `+column+` < ? ORDER BY `+column+` DESC, id DESC LIMIT 1), 0)`,
+			`+`+column+` < ?`)
+		args = append(args, fmtTime(to), fmtTime(to))
+	}
+	return conds, args
+}
+
+// keysetPage completes a list query: the filters, the keyset cursor
+// (before / after an id), the order and the limit (default 50). Polling
+// (after, without before) takes the oldest rows above the cursor, so that a
+// burst larger than one page is picked up over several polls, none skipped;
+// the caller then returns the page newest first (ascending reports it).
+func keysetPage(q string, where []string, args []any, before, after int64, limit int) (string, []any, bool) {
+	if before > 0 {
+		where, args = append(where, "id < ?"), append(args, before)
+	}
+	if after > 0 {
+		where, args = append(where, "id > ?"), append(args, after)
+	}
+	if limit <= 0 {
+		limit = 50
+	}
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	ascending := after > 0 && before == 0
+	if ascending {
+		q += ` ORDER BY id ASC LIMIT ?`
+	} else {
+		q += ` ORDER BY id DESC LIMIT ?`
+	}
+	return q, append(args, limit), ascending
+}
+
+// Backup writes a consistent, compacted copy of the database to path, which
+// must not exist yet: one self-contained file with no WAL beside it.
+func (db *DB) Backup(ctx context.Context, path string) error {
+	if _, err := db.write.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("store: backup to %s: %w", path, err)
+	}
+	return nil
 }

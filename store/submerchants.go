@@ -23,11 +23,9 @@ const subMerchantColumns = `id, sub_mchid, sub_appid, name, disabled, created_at
 
 func scanSubMerchant(row interface{ Scan(...any) error }) (*SubMerchant, error) {
 	var m SubMerchant
-	var created, updated string
-	if err := row.Scan(&m.ID, &m.SubMchID, &m.SubAppID, &m.Name, &m.Disabled, &created, &updated); err != nil {
+	if err := row.Scan(&m.ID, &m.SubMchID, &m.SubAppID, &m.Name, &m.Disabled, timeCol{&m.CreatedAt}, timeCol{&m.UpdatedAt}); err != nil {
 		return nil, err
 	}
-	m.CreatedAt, m.UpdatedAt = parseTime(created), parseTime(updated)
 	return &m, nil
 }
 
@@ -37,7 +35,7 @@ func (db *DB) CreateSubMerchant(ctx context.Context, m SubMerchant) (*SubMerchan
 	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO sub_merchants (sub_mchid, sub_appid, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 			m.SubMchID, m.SubAppID, m.Name, fmtTime(tx.now), fmtTime(tx.now))
-		if isUnique(err) {
+		if isConstraint(err) {
 			return fmt.Errorf("store: create sub-merchant %s: %w", m.SubMchID, ErrConflict)
 		}
 		if err != nil {
@@ -70,12 +68,12 @@ func (db *DB) UpdateSubMerchant(ctx context.Context, m SubMerchant) (*SubMerchan
 
 // SubMerchantByID finds a sub-merchant by row id.
 func (db *DB) SubMerchantByID(ctx context.Context, id int64) (*SubMerchant, error) {
-	return findSubMerchant(ctx, db.Read, "id = ?", id)
+	return findSubMerchant(ctx, db.read, "id = ?", id)
 }
 
 // SubMerchantByMchID finds a sub-merchant by its sub_mchid.
 func (db *DB) SubMerchantByMchID(ctx context.Context, subMchID string) (*SubMerchant, error) {
-	return findSubMerchant(ctx, db.Read, "sub_mchid = ?", subMchID)
+	return findSubMerchant(ctx, db.read, "sub_mchid = ?", subMchID)
 }
 
 func findSubMerchant(ctx context.Context, q querier, where string, args ...any) (*SubMerchant, error) {
@@ -91,7 +89,7 @@ func findSubMerchant(ctx context.Context, q querier, where string, args ...any) 
 
 // SubMerchants lists every sub-merchant by name.
 func (db *DB) SubMerchants(ctx context.Context) ([]SubMerchant, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+subMerchantColumns+` FROM sub_merchants ORDER BY disabled, name, sub_mchid`)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+subMerchantColumns+` FROM sub_merchants ORDER BY disabled, name, sub_mchid`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list sub-merchants: %w", err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -42,7 +41,7 @@ func (db *DB) BeginTermination(ctx context.Context, t Termination, audit AuditEn
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO terminations (authorization_code, sub_mchid, reason, status, user_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			t.AuthorizationCode, t.SubMchID, t.Reason, TerminationPending, uid, fmtTime(tx.now))
-		if isUnique(err) {
+		if isConstraint(err) {
 			return fmt.Errorf("store: termination of %s already in flight: %w", t.AuthorizationCode, ErrConflict)
 		}
 		if err != nil {
@@ -99,7 +98,7 @@ func (db *DB) RecentTerminations(ctx context.Context, since time.Time, limit int
 }
 
 func (db *DB) terminations(ctx context.Context, tail string, args ...any) ([]Termination, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT t.id, t.authorization_code, t.sub_mchid, t.reason, t.status, t.request_id, t.error_code, t.error_message,
+	rows, err := db.read.QueryContext(ctx, `SELECT t.id, t.authorization_code, t.sub_mchid, t.reason, t.status, t.request_id, t.error_code, t.error_message,
 		coalesce(t.user_id, 0), coalesce(u.username, ''), t.created_at, t.finished_at
 		FROM terminations t LEFT JOIN users u ON u.id = t.user_id `+tail, args...)
 	if err != nil {
@@ -109,13 +108,10 @@ func (db *DB) terminations(ctx context.Context, tail string, args ...any) ([]Ter
 	var out []Termination
 	for rows.Next() {
 		var t Termination
-		var created string
-		var finished sql.NullString
 		if err := rows.Scan(&t.ID, &t.AuthorizationCode, &t.SubMchID, &t.Reason, &t.Status, &t.RequestID, &t.ErrorCode, &t.ErrorMessage,
-			&t.UserID, &t.Username, &created, &finished); err != nil {
-			return nil, err
+			&t.UserID, &t.Username, timeCol{&t.CreatedAt}, nullTimeCol{&t.FinishedAt}); err != nil {
+			return nil, fmt.Errorf("store: terminations: %w", err)
 		}
-		t.CreatedAt, t.FinishedAt = parseTime(created), parseTimePtr(finished)
 		out = append(out, t)
 	}
 	return out, rows.Err()

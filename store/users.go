@@ -35,11 +35,9 @@ const userColumns = `id, username, password_hash, role, disabled, created_at, up
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
-	var created, updated string
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.Disabled, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}); err != nil {
 		return nil, err
 	}
-	u.CreatedAt, u.UpdatedAt = parseTime(created), parseTime(updated)
 	return &u, nil
 }
 
@@ -50,7 +48,7 @@ func (db *DB) CreateUser(ctx context.Context, username, passwordHash, role strin
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 			username, passwordHash, role, fmtTime(tx.now), fmtTime(tx.now))
 		if err != nil {
-			if isUnique(err) {
+			if isConstraint(err) {
 				return fmt.Errorf("store: create user %q: %w", username, ErrConflict)
 			}
 			return fmt.Errorf("store: create user: %w", err)
@@ -101,7 +99,7 @@ func findUser(ctx context.Context, q querier, where string, args ...any) (*User,
 
 // Users lists every user by username.
 func (db *DB) Users(ctx context.Context) ([]User, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
@@ -120,7 +118,7 @@ func (db *DB) Users(ctx context.Context) ([]User, error) {
 // CountUsers reports how many users exist.
 func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	err := db.Read.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
 	return n, err
 }
 
@@ -164,8 +162,4 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, ch UserChange) (*User, e
 		return err
 	})
 	return u, err
-}
-
-func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }

@@ -8,41 +8,6 @@ import (
 	"github.com/payscore-console/payscore-console/store"
 )
 
-func TestAuthorizationCodeUsed(t *testing.T) {
-	ctx := context.Background()
-	db := openTestDB(t)
-	m := mustSubMerchant(t, db, "1900000001")
-	if _, err := db.CreateLink(ctx, store.Link{Slug: "slug-linked-0000000001", SubMerchantID: m.ID, AuthorizationCode: "LINKED",
-		Token: "tok", TokenExpiresAt: time.Now().Add(time.Hour), NotifyURL: "https://x.example/notify/payscore"}); err != nil {
-		t.Fatal(err)
-	}
-	// A code known only from a look-up or a notification, without a link.
-	if _, err := db.SaveAuthorization(ctx, store.Authorization{AuthorizationCode: "QUERIED", SubMchID: "1900000001",
-		State: store.StateAvailable, StateTime: time.Now(), Source: "query"}); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		code string
-		want bool
-	}{
-		{"LINKED", true},
-		{"QUERIED", true},
-		{"NEW", false},
-		{"linked", false}, // codes are case-sensitive
-	}
-	for _, tt := range tests {
-		t.Run(tt.code, func(t *testing.T) {
-			got, err := db.AuthorizationCodeUsed(ctx, tt.code)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("AuthorizationCodeUsed(%q) = %v, want %v", tt.code, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestLandingPause(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)

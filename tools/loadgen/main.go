@@ -1,3 +1,8 @@
+// Command loadgen sends correctly signed, encrypted notifications to a
+// running console in sandbox mode and checks that its log holds each once.
+// It is a development tool, not part of the console's binary:
+//
+//	go run ./tools/loadgen -h
 package main
 
 import (
@@ -13,16 +18,32 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/payscore-console/payscore-console/sandbox"
 	"github.com/payscore-console/payscore-console/store"
 )
+
+// Exit statuses, as the console's.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := loadgen(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
 // loadgen sends correctly signed, encrypted notifications to a running
 // console at a chosen concurrency, with a share of duplicates, and reports
@@ -37,14 +58,16 @@ func loadgen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	target := fs.String("url", "http://127.0.0.1:8080/notify/payscore", "the console's notification URL")
-	dbPath := fs.String("db-path", or(os.Getenv("DB_PATH"), "app.db"), "the console's SQLite file (for the sandbox keys and the final check)")
+	dbPath := fs.String("db-path", "app.db", "the console's SQLite file (for the sandbox keys and the final check)")
 	n := fs.Int("n", 10000, "distinct notifications to send")
 	conc := fs.Int("c", 32, "concurrent senders")
 	dup := fs.Float64("dup", 0.1, "share of extra deliveries that repeat an earlier notification (0..1)")
 	duration := fs.Duration("duration", 0, "stop sending after this long (0: send everything)")
 	subMchID := fs.String("sub-mchid", "1900000199", "sub-merchant the notifications name (registered if missing)")
 	pid := fs.Int("pid", 0, "the console's process id, to report its peak RSS")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	} else if err != nil {
 		return exitConfig
 	}
 	if *n <= 0 || *conc <= 0 || *dup < 0 || *dup >= 1 {
@@ -64,11 +87,12 @@ func loadgen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "registered sub-merchant %s\n", *subMchID)
 	}
-	sb, err := sandbox.New(ctx, sandbox.Options{DB: db})
+	sb, err := sandbox.New(ctx, sandbox.Options{DBPath: db.Path})
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return exitFail
 	}
+	defer sb.Close()
 	signer := sb.Signer()
 
 	fmt.Fprintf(stdout, "signing %d notifications on %d cores…\n", *n, runtime.NumCPU())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/payscore-console/payscore-console/handlers"
@@ -38,9 +39,23 @@ func writeDemoDB(ctx context.Context, path string) error {
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	// VACUUM INTO writes one self-contained file (no WAL beside it).
-	if _, err := db.Write.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+	// The backup is one self-contained file (no WAL beside it).
+	if err := db.Backup(ctx, path); err != nil {
 		return fmt.Errorf("demo-db: %w", err)
 	}
 	return nil
+}
+
+// demoDB writes a demo database at the latest migration.
+func demoDB(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: payscore-console demo-db FILE")
+		return exitConfig
+	}
+	if err := writeDemoDB(ctx, args[0]); err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", args[0])
+	return exitOK
 }

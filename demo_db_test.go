@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,29 +29,50 @@ func copyDemo(t *testing.T) string {
 	return p
 }
 
-// TestDemoDB: the committed demo database opens and is at the latest
-// migration, with a user of each role who can sign in.
-func TestDemoDB(t *testing.T) {
-	ctx := context.Background()
-	path := copyDemo(t)
-	// Read the version before Open could migrate anything.
-	db := openDB(t, path)
-	defer db.Close()
-	applied := 0
-	if err := db.Read.QueryRow(`SELECT count(*) FROM schema_migrations WHERE set_name = 'console'`).Scan(&applied); err != nil {
+// openSQL opens a connection of the test's own to the SQLite file at path
+// (the store's handles are its own), closed when the test ends.
+func openSQL(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.Version(ctx, "console")
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}
+
+// TestDemoDB: the committed demo database is at the latest migration —
+// read from the file itself, read-only, before anything could migrate it —
+// with a user of each role who can sign in.
+func TestDemoDB(t *testing.T) {
+	ctx := context.Background()
+	if _, err := os.Stat(demoFile); err != nil {
+		t.Fatalf("%s: %v (write it with `go run . demo-db %s`)", demoFile, err, demoFile)
+	}
+	// immutable: SQLite neither writes nor creates anything beside the file.
+	ro, err := sql.Open("sqlite3", "file:"+demoFile+"?mode=ro&immutable=1")
 	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	var got, applied int
+	if err := ro.QueryRow(`SELECT coalesce(max(version), 0), count(*) FROM schema_migrations WHERE set_name = 'console'`).Scan(&got, &applied); err != nil {
 		t.Fatal(err)
 	}
 	if want := store.LatestVersion(); got != want || applied != want {
 		t.Fatalf("%s is at version %d (%d applied), want %d: regenerate it with `go run . demo-db %s`", demoFile, got, applied, want, demoFile)
 	}
 	var integrity string
-	if err := db.Read.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
+	if err := ro.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
 		t.Errorf("integrity_check = %q, %v", integrity, err)
 	}
+	// No session or key is shipped in the demo file.
+	var sessions int
+	if err := ro.QueryRow(`SELECT count(*) FROM sessions`).Scan(&sessions); err != nil || sessions != 0 {
+		t.Errorf("demo file holds %d sessions (%v)", sessions, err)
+	}
+	db := openDB(t, copyDemo(t))
+	defer db.Close()
 	for _, role := range store.Roles {
 		u, err := db.UserByUsername(ctx, role)
 		if err != nil {
@@ -63,12 +85,6 @@ func TestDemoDB(t *testing.T) {
 		if !checkPassword(t, u.PasswordHash, demoPassword) {
 			t.Errorf("demo user %s: the demo password does not sign in", role)
 		}
-	}
-	// No session or key is shipped in the demo file.
-	var sessions int
-	db.Read.QueryRow(`SELECT count(*) FROM sessions`).Scan(&sessions)
-	if sessions != 0 {
-		t.Errorf("demo file holds %d sessions", sessions)
 	}
 	if _, err := db.Setting(ctx, "session_key"); err == nil {
 		t.Error("demo file holds a session key")

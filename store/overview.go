@@ -1,0 +1,63 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Overview is the start page's figures.
+type Overview struct {
+	// ActiveAuthorizations counts AVAILABLE authorizations (exact).
+	ActiveAuthorizations int
+	// AwaitingUser counts links whose authorization is UNBINDUSER and whose
+	// token has not expired: handed out, not yet agreed to.
+	AwaitingUser int
+	// Callbacks24h and Refusals24h count notifications first received and
+	// attempts refused in the 24 hours before now.
+	Callbacks24h int
+	Refusals24h  int
+	// TerminatedToday counts terminations that succeeded, requested since
+	// the start of the day given to OverviewFigures.
+	TerminatedToday int
+}
+
+// OverviewFigures reads the overview's counts in one consistent snapshot.
+// Each is an index range or a single row, never a scan of a whole table.
+func (db *DB) OverviewFigures(ctx context.Context, now, dayStart time.Time) (Overview, error) {
+	var o Overview
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		// CROSS JOIN makes SQLite walk the links first: those with a live
+		// token are an hour's worth, while UNBINDUSER authorizations pile
+		// up (every link never agreed to stays so).
+		queries := []struct {
+			dest *int
+			q    string
+			args []any
+		}{
+			{&o.ActiveAuthorizations, `SELECT coalesce((SELECT n FROM authorization_counts WHERE state = ?), 0)`, []any{StateAvailable}},
+			{&o.AwaitingUser, `SELECT count(*) FROM links l CROSS JOIN authorizations a ON a.authorization_code = l.authorization_code
+				WHERE l.token_expires_at > ? AND a.state = ?`, []any{fmtTime(now), StateUnbindUser}},
+			// Callbacks are appended in time order and never deleted from
+			// the middle, so their ids are dense: the day's count is the
+			// distance from its first id to the newest, two index lookups
+			// however busy the day (counting would read every entry).
+			{&o.Callbacks24h, `SELECT coalesce((SELECT max(id) FROM callbacks) -
+				(SELECT id FROM callbacks WHERE first_received_at >= ? ORDER BY first_received_at, id LIMIT 1) + 1, 0)`,
+				[]any{fmtTime(now.Add(-24 * time.Hour))}},
+			// Refusals are trimmed to the newest MaxRefusals: a bounded count.
+			{&o.Refusals24h, `SELECT count(*) FROM callback_refusals WHERE received_at >= ?`,
+				[]any{fmtTime(now.Add(-24 * time.Hour))}},
+			{&o.TerminatedToday, `SELECT count(*) FROM terminations WHERE created_at >= ? AND status = ?`,
+				[]any{fmtTime(dayStart), TerminationSucceeded}},
+		}
+		for _, q := range queries {
+			if err := tx.QueryRowContext(ctx, q.q, q.args...).Scan(q.dest); err != nil {
+				return fmt.Errorf("store: overview: %w", err)
+			}
+		}
+		return nil
+	})
+	return o, err
+}
