@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -229,12 +230,19 @@ func TestErrorPage(t *testing.T) {
 	}
 }
 
-// TestCatalog: every string the foundation's components ask for exists, in
-// both languages.
+// TestCatalog: every string the components ask for exists, in both
+// languages: every .templ file of the package is read.
 func TestCatalog(t *testing.T) {
 	keys := map[string]bool{}
 	literal := regexp.MustCompile(`\bTf?\(ctx, "([a-z0-9_.]+)"\s*[,)]`)
-	for _, f := range []string{"layout.templ", "login.templ", "users.templ", "overview.templ"} {
+	files, err := filepath.Glob("*.templ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 10 {
+		t.Fatalf("found %d .templ files: the walk is broken", len(files))
+	}
+	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -122,11 +122,20 @@ type LinkView struct {
 	Upstream        *UpstreamError
 }
 
-// StateAvailable is the state after which a link page stops polling.
-const StateAvailable = "AVAILABLE"
+// Authorization states as the views show them: the API's own names (the
+// store's constants; views may not import the store, and a root test checks
+// the two agree).
+const (
+	// StateUnbindUser: pre-authorized, the user has not agreed yet.
+	StateUnbindUser = "UNBINDUSER"
+	// StateAvailable: the user agreed; a link page stops polling.
+	StateAvailable = "AVAILABLE"
+	// StateUnavailable: closed by the user or ended by a termination.
+	StateUnavailable = "UNAVAILABLE"
+)
 
 // LinkStates are the authorization states, in the order filters offer them.
-var LinkStates = []string{"UNBINDUSER", "AVAILABLE", "UNAVAILABLE"}
+var LinkStates = []string{StateUnbindUser, StateAvailable, StateUnavailable}
 
 // Landing page modes: which branch the page shows.
 const (
@@ -359,7 +368,7 @@ func subMerchantPath(id int64) string { return "/sub-merchants/" + strconv.Forma
 // stateKey is the catalog key of an authorization state; "" is "unknown".
 func stateKey(state string) string {
 	switch state {
-	case "AVAILABLE", "UNAVAILABLE", "UNBINDUSER":
+	case StateAvailable, StateUnavailable, StateUnbindUser:
 		return "links.state." + state
 	}
 	return "links.state.unknown"

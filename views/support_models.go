@@ -207,7 +207,7 @@ func supportTime(t *time.Time) string {
 // supportStateKey is the catalog key describing an authorization state.
 func supportStateKey(state string) string {
 	switch state {
-	case "AVAILABLE", "UNAVAILABLE", "UNBINDUSER":
+	case StateAvailable, StateUnavailable, StateUnbindUser:
 		return "support.state." + state
 	}
 	return "support.state.unknown"
@@ -216,7 +216,7 @@ func supportStateKey(state string) string {
 // supportBadge is the badge's class for a state or an outcome.
 func supportBadge(state string) string {
 	switch state {
-	case "AVAILABLE", "UNAVAILABLE", "UNBINDUSER":
+	case StateAvailable, StateUnavailable, StateUnbindUser:
 		return "badge " + state
 	case "succeeded":
 		return "badge ok"
