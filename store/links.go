@@ -49,6 +49,17 @@ func scanLink(row interface{ Scan(...any) error }) (*Link, error) {
 // CreateLink stores a link and the authorization it started (UNBINDUSER).
 // A reused authorization_code or slug is ErrConflict.
 func (db *DB) CreateLink(ctx context.Context, l Link) (*Link, error) {
+	return db.createLink(ctx, l, nil)
+}
+
+// CreateLinkAudited is CreateLink that also appends audit(link) to the
+// audit log in the same transaction: the entry exists if and only if the
+// link does.
+func (db *DB) CreateLinkAudited(ctx context.Context, l Link, audit func(*Link) AuditEntry) (*Link, error) {
+	return db.createLink(ctx, l, audit)
+}
+
+func (db *DB) createLink(ctx context.Context, l Link, audit func(*Link) AuditEntry) (*Link, error) {
 	var out *Link
 	err := db.update(ctx, func(tx *Tx) error {
 		var createdBy any
@@ -73,8 +84,10 @@ func (db *DB) CreateLink(ctx context.Context, l Link) (*Link, error) {
 			State: StateUnbindUser, StateTime: tx.now, Source: "preauthorize"}); err != nil {
 			return err
 		}
-		out, err = findLink(ctx, tx, "l.id = ?", id)
-		return err
+		if out, err = findLink(ctx, tx, "l.id = ?", id); err != nil || audit == nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit(out))
 	})
 	return out, err
 }
@@ -84,6 +97,16 @@ func (db *DB) CreateLink(ctx context.Context, l Link) (*Link, error) {
 // user agrees (or a query says otherwise), so that reconciliation asks
 // about it if no notification comes.
 func (db *DB) RenewLink(ctx context.Context, id int64, token string, expires time.Time) error {
+	return db.renewLink(ctx, id, token, expires, nil)
+}
+
+// RenewLinkAudited is RenewLink that also appends audit in the same
+// transaction.
+func (db *DB) RenewLinkAudited(ctx context.Context, id int64, token string, expires time.Time, audit AuditEntry) error {
+	return db.renewLink(ctx, id, token, expires, &audit)
+}
+
+func (db *DB) renewLink(ctx context.Context, id int64, token string, expires time.Time, audit *AuditEntry) error {
 	return db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE links SET token = ?, token_expires_at = ?, reconciled_at = NULL, reconcile_failures = 0, reconcile_after = NULL WHERE id = ?`, token, fmtTime(expires), id)
 		if err != nil {
@@ -96,12 +119,18 @@ func (db *DB) RenewLink(ctx context.Context, id int64, token string, expires tim
 		if err != nil {
 			return fmt.Errorf("store: renew link: %w", err)
 		}
-		if state == StateAvailable {
-			return nil // the user already agreed: a new token changes nothing
+		// Once the user agreed, a new token changes nothing about the
+		// authorization.
+		if state != StateAvailable {
+			if _, err := saveAuthorization(ctx, tx, Authorization{AuthorizationCode: code, SubMchID: subMchID, State: StateUnbindUser,
+				StateTime: tx.now, Source: "preauthorize"}); err != nil {
+				return err
+			}
 		}
-		_, err = saveAuthorization(ctx, tx, Authorization{AuthorizationCode: code, SubMchID: subMchID, State: StateUnbindUser,
-			StateTime: tx.now, Source: "preauthorize"})
-		return err
+		if audit == nil {
+			return nil
+		}
+		return insertAudit(ctx, tx, *audit)
 	})
 }
 

@@ -107,6 +107,16 @@ func (db *DB) LandingPause(ctx context.Context) (LandingPause, error) {
 // the reason and who did it, in one transaction; At is the transaction's
 // time.
 func (db *DB) SetLandingPause(ctx context.Context, paused bool, reason, by string) error {
+	return db.setLandingPause(ctx, paused, reason, by, nil)
+}
+
+// SetLandingPauseAudited is SetLandingPause that also appends audit in the
+// same transaction.
+func (db *DB) SetLandingPauseAudited(ctx context.Context, paused bool, reason, by string, audit AuditEntry) error {
+	return db.setLandingPause(ctx, paused, reason, by, &audit)
+}
+
+func (db *DB) setLandingPause(ctx context.Context, paused bool, reason, by string, audit *AuditEntry) error {
 	if by == "" {
 		return errors.New("store: set landing pause: who switched it is required")
 	}
@@ -126,6 +136,9 @@ func (db *DB) SetLandingPause(ctx context.Context, paused bool, reason, by strin
 				return fmt.Errorf("store: set landing pause: %w", err)
 			}
 		}
-		return nil
+		if audit == nil {
+			return nil
+		}
+		return insertAudit(ctx, tx, *audit)
 	})
 }

@@ -31,6 +31,17 @@ func scanSubMerchant(row interface{ Scan(...any) error }) (*SubMerchant, error) 
 
 // CreateSubMerchant registers a sub-merchant; a taken sub_mchid is ErrConflict.
 func (db *DB) CreateSubMerchant(ctx context.Context, m SubMerchant) (*SubMerchant, error) {
+	return db.createSubMerchant(ctx, m, nil)
+}
+
+// CreateSubMerchantAudited is CreateSubMerchant that also appends audit in
+// the same transaction: the entry exists if and only if the sub-merchant
+// does.
+func (db *DB) CreateSubMerchantAudited(ctx context.Context, m SubMerchant, audit AuditEntry) (*SubMerchant, error) {
+	return db.createSubMerchant(ctx, m, &audit)
+}
+
+func (db *DB) createSubMerchant(ctx context.Context, m SubMerchant, audit *AuditEntry) (*SubMerchant, error) {
 	var out *SubMerchant
 	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO sub_merchants (sub_mchid, sub_appid, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
@@ -42,14 +53,26 @@ func (db *DB) CreateSubMerchant(ctx context.Context, m SubMerchant) (*SubMerchan
 			return fmt.Errorf("store: create sub-merchant: %w", err)
 		}
 		id, _ := res.LastInsertId()
-		out, err = findSubMerchant(ctx, tx, "id = ?", id)
-		return err
+		if out, err = findSubMerchant(ctx, tx, "id = ?", id); err != nil || audit == nil {
+			return err
+		}
+		return insertAudit(ctx, tx, *audit)
 	})
 	return out, err
 }
 
 // UpdateSubMerchant changes a sub-merchant's app id, name and status.
 func (db *DB) UpdateSubMerchant(ctx context.Context, m SubMerchant) (*SubMerchant, error) {
+	return db.updateSubMerchant(ctx, m, nil)
+}
+
+// UpdateSubMerchantAudited is UpdateSubMerchant that also appends audit in
+// the same transaction.
+func (db *DB) UpdateSubMerchantAudited(ctx context.Context, m SubMerchant, audit AuditEntry) (*SubMerchant, error) {
+	return db.updateSubMerchant(ctx, m, &audit)
+}
+
+func (db *DB) updateSubMerchant(ctx context.Context, m SubMerchant, audit *AuditEntry) (*SubMerchant, error) {
 	var out *SubMerchant
 	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE sub_merchants SET sub_appid = ?, name = ?, disabled = ?, updated_at = ? WHERE id = ?`,
@@ -60,8 +83,10 @@ func (db *DB) UpdateSubMerchant(ctx context.Context, m SubMerchant) (*SubMerchan
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("store: update sub-merchant %d: %w", m.ID, ErrNotFound)
 		}
-		out, err = findSubMerchant(ctx, tx, "id = ?", m.ID)
-		return err
+		if out, err = findSubMerchant(ctx, tx, "id = ?", m.ID); err != nil || audit == nil {
+			return err
+		}
+		return insertAudit(ctx, tx, *audit)
 	})
 	return out, err
 }

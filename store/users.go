@@ -43,6 +43,16 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 
 // CreateUser adds a user; a taken username is ErrConflict.
 func (db *DB) CreateUser(ctx context.Context, username, passwordHash, role string) (*User, error) {
+	return db.createUser(ctx, username, passwordHash, role, nil)
+}
+
+// CreateUserAudited is CreateUser that also appends audit in the same
+// transaction: the entry exists if and only if the user does.
+func (db *DB) CreateUserAudited(ctx context.Context, username, passwordHash, role string, audit AuditEntry) (*User, error) {
+	return db.createUser(ctx, username, passwordHash, role, &audit)
+}
+
+func (db *DB) createUser(ctx context.Context, username, passwordHash, role string, audit *AuditEntry) (*User, error) {
 	var u *User
 	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
@@ -54,8 +64,10 @@ func (db *DB) CreateUser(ctx context.Context, username, passwordHash, role strin
 			return fmt.Errorf("store: create user: %w", err)
 		}
 		id, _ := res.LastInsertId()
-		u, err = findUser(ctx, tx, "id = ?", id)
-		return err
+		if u, err = findUser(ctx, tx, "id = ?", id); err != nil || audit == nil {
+			return err
+		}
+		return insertAudit(ctx, tx, *audit)
 	})
 	return u, err
 }
@@ -133,6 +145,16 @@ type UserChange struct {
 // UpdateUser applies a change to a user and ends all of that user's sessions
 // in the same transaction.
 func (db *DB) UpdateUser(ctx context.Context, id int64, ch UserChange) (*User, error) {
+	return db.updateUser(ctx, id, ch, nil)
+}
+
+// UpdateUserAudited is UpdateUser that also appends audit in the same
+// transaction.
+func (db *DB) UpdateUserAudited(ctx context.Context, id int64, ch UserChange, audit AuditEntry) (*User, error) {
+	return db.updateUser(ctx, id, ch, &audit)
+}
+
+func (db *DB) updateUser(ctx context.Context, id int64, ch UserChange, audit *AuditEntry) (*User, error) {
 	var u *User
 	err := db.update(ctx, func(tx *Tx) error {
 		var sets []string
@@ -158,8 +180,10 @@ func (db *DB) UpdateUser(ctx context.Context, id int64, ch UserChange) (*User, e
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
 			return fmt.Errorf("store: end sessions: %w", err)
 		}
-		u, err = findUser(ctx, tx, "id = ?", id)
-		return err
+		if u, err = findUser(ctx, tx, "id = ?", id); err != nil || audit == nil {
+			return err
+		}
+		return insertAudit(ctx, tx, *audit)
 	})
 	return u, err
 }

@@ -1,0 +1,127 @@
+package payscore
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// FailureKind says what became of a call that failed: whether WeChat Pay
+// answered, whether the answer can be believed, and whether the outcome is
+// known.
+type FailureKind int
+
+// Kinds of failure, from Classify.
+const (
+	// FailureNone: no error.
+	FailureNone FailureKind = iota
+	// FailureInvalid: the request was refused here, before sending; nothing
+	// reached WeChat Pay.
+	FailureInvalid
+	// FailureRefused: WeChat Pay answered 4xx with an error code; it did
+	// not act. Signed says whether the answer carried a valid signature
+	// (WeChat does not sign answers to requests it could not authenticate,
+	// nor some gateway answers).
+	FailureRefused
+	// FailureRateLimited: 429 or FREQUENCY_LIMITED; call again later.
+	FailureRateLimited
+	// FailureForged: an answer whose signature is missing or fails
+	// verification where one is required; it is never believed.
+	FailureForged
+	// FailureUnknown: time-out, network failure or 5xx: WeChat Pay may or
+	// may not have acted. Also any error not from this package.
+	FailureUnknown
+)
+
+// String names the kind, for logs.
+func (k FailureKind) String() string {
+	switch k {
+	case FailureNone:
+		return "none"
+	case FailureInvalid:
+		return "invalid"
+	case FailureRefused:
+		return "refused"
+	case FailureRateLimited:
+		return "rate_limited"
+	case FailureForged:
+		return "forged"
+	}
+	return "unknown"
+}
+
+// Failure is a failed call as the rest of the console needs to see it: one
+// answer to "is this an API error, a bad signature, a rate limit, or
+// unknown?".
+type Failure struct {
+	Kind FailureKind
+	// Status is the HTTP status of WeChat Pay's answer; 0 when none came.
+	Status int
+	// Code and Message are WeChat Pay's error code and message, when it
+	// answered with them (Refused, RateLimited, a signed 5xx).
+	Code    string
+	Message string
+	// RequestID is the answer's Request-ID, to quote to WeChat Pay.
+	RequestID string
+	// Signed is true when the answer's signature was verified.
+	Signed bool
+	// Timeout is true when the outcome is unknown because a deadline
+	// expired (rather than the network failing).
+	Timeout bool
+	// Field is the request field refused before sending (Invalid).
+	Field string
+	// Err is the error classified.
+	Err error
+}
+
+// Classify sorts any error a Client call returned into one Failure. A nil
+// error is FailureNone; an error this package did not make is
+// FailureUnknown.
+func Classify(err error) Failure {
+	f := Failure{Err: err}
+	var (
+		ve *ValidationError
+		ae *APIError
+		te *TransportError
+	)
+	switch {
+	case err == nil:
+		f.Kind = FailureNone
+	case errors.Is(err, ErrBadSignature):
+		// Checked first: such an answer is never believed, whatever it says.
+		f.Kind = FailureForged
+	case errors.As(err, &ve):
+		f.Kind, f.Field = FailureInvalid, ve.Field
+	case errors.As(err, &ae):
+		f.Status, f.Code, f.Message, f.RequestID, f.Signed = ae.Status, ae.Code, ae.Message, ae.RequestID, true
+		switch {
+		case ae.Status >= http.StatusInternalServerError:
+			f.Kind = FailureUnknown
+		case ae.Status == http.StatusTooManyRequests || f.NormalizedCode() == CodeFrequencyLimited:
+			f.Kind = FailureRateLimited
+		default:
+			f.Kind = FailureRefused
+		}
+	case errors.As(err, &te):
+		f.Kind, f.Status, f.Timeout = FailureUnknown, te.Status, te.Timeout
+	default:
+		f.Kind = FailureUnknown
+	}
+	return f
+}
+
+// Answered reports whether WeChat Pay's own answer is known: a refusal, a
+// rate limit, or a signed system error.
+func (f Failure) Answered() bool {
+	return f.Kind == FailureRefused || f.Kind == FailureRateLimited || (f.Kind == FailureUnknown && f.Signed)
+}
+
+// NormalizedCode is Code without the stray spaces of the spec's table
+// ("ORDER_NOT_ EXIST").
+func (f Failure) NormalizedCode() string { return strings.ReplaceAll(f.Code, " ", "") }
+
+// Explain is the spec's explanation and remedy of WeChat Pay's error code
+// (see APIError.Explain), for failures WeChat Pay answered.
+func (f Failure) Explain(lang string) (explanation, remedy string) {
+	return (&APIError{Status: f.Status, Code: f.Code, Message: f.Message, RequestID: f.RequestID}).Explain(lang)
+}
