@@ -1,0 +1,332 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/store"
+)
+
+// TokenLifetime is how long an apply_permissions_token is taken to be
+// valid. WeChat says "about an hour"; the clock starts before the call, so
+// the console never believes a token WeChat has already expired.
+const TokenLifetime = time.Hour
+
+// Errors of issuing a link that are the caller's to fix.
+var (
+	// ErrSubMerchantUnavailable: the sub_mchid is not registered, or disabled.
+	ErrSubMerchantUnavailable = errors.New("service: sub-merchant unknown or disabled")
+	// ErrCodeUsed: the authorization_code is already known here.
+	ErrCodeUsed = errors.New("service: authorization_code already used")
+)
+
+// shanghai is Beijing time, in which generated codes carry their stamp.
+var shanghai = func() *time.Location {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return time.FixedZone("CST", 8*3600)
+	}
+	return loc
+}()
+
+// LinkStore is what issuing and renewing links needs from the database.
+type LinkStore interface {
+	SubMerchantByMchID(ctx context.Context, subMchID string) (*store.SubMerchant, error)
+	AuthorizationCodeUsed(ctx context.Context, code string) (bool, error)
+	CreateLinkAudited(ctx context.Context, l store.Link, audit func(*store.Link) store.AuditEntry) (*store.Link, error)
+	RenewLinkAudited(ctx context.Context, id int64, token string, expires time.Time, audit store.AuditEntry) error
+	LinkByID(ctx context.Context, id int64) (*store.Link, error)
+	LinkBySlug(ctx context.Context, slug string) (*store.Link, error)
+	LinkOpened(ctx context.Context, id int64) error
+	Links(ctx context.Context, f store.LinkFilter) ([]store.Link, error)
+	Audit(ctx context.Context, e store.AuditEntry) error
+}
+
+// PreAuthorizer is the pre-authorization call of the Pay Score API.
+type PreAuthorizer interface {
+	PreAuthorize(ctx context.Context, req payscore.PreAuthorizeRequest) (payscore.PreAuthorizeResult, error)
+}
+
+// Links issues and renews authorization links.
+type Links struct {
+	Store    LinkStore
+	PayScore PreAuthorizer
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// CodePrefix starts generated authorization codes.
+	CodePrefix string
+	// NotifyURL is where WeChat Pay sends the authorization notifications.
+	NotifyURL string
+}
+
+// LinkAttempt is what a pre-authorization attempt used and got.
+type LinkAttempt struct {
+	Code      string // the authorization_code sent (typed or generated)
+	RequestID string // WeChat Pay's Request-ID, when it answered
+	Link      *store.Link
+}
+
+// Create pre-authorizes code (generated when empty) for the sub-merchant
+// subMchID and stores the link, audited in the same transaction. A
+// pre-authorization WeChat Pay refused or did not answer is audited on its
+// own; a refusal before anything was sent is not audited. Errors:
+// ErrSubMerchantUnavailable and ErrCodeUsed (Invalid / Conflict), a
+// *payscore.ValidationError (Invalid), WeChat Pay's failure (Upstream).
+// The attempt carries the code sent, so that trying again can use it.
+func (s *Links) Create(ctx context.Context, actor Actor, subMchID, code string) (LinkAttempt, error) {
+	att, err := s.create(ctx, actor, subMchID, code)
+	if err != nil {
+		if e := linkAudit("link.create", att, err); e.Action != "" {
+			s.audit(ctx, actor.entry(e))
+		}
+	}
+	return att, classify(err)
+}
+
+// classify wraps the errors of a WeChat Pay call in the service's kinds.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *Error
+	if errors.As(err, &se) {
+		return err
+	}
+	switch payscore.Classify(err).Kind {
+	case payscore.FailureInvalid:
+		return newError(Invalid, "", err)
+	case payscore.FailureRefused, payscore.FailureRateLimited, payscore.FailureForged:
+		return newError(Upstream, "", err)
+	}
+	var te *payscore.TransportError
+	var ae *payscore.APIError
+	if errors.As(err, &te) || errors.As(err, &ae) {
+		return newError(Upstream, "", err)
+	}
+	return newError(Internal, "", err)
+}
+
+func (s *Links) audit(ctx context.Context, e store.AuditEntry) {
+	if err := s.Store.Audit(ctx, e); err != nil {
+		loggerOr(s.Logger).Error("audit failed", "action", e.Action, "err", err)
+	}
+}
+
+// linkAudit is the audit entry of a pre-authorization attempt; a refusal
+// before anything was sent (Action "") is not audited.
+func linkAudit(action string, att LinkAttempt, err error) store.AuditEntry {
+	e := store.AuditEntry{Action: action, Target: att.Code, RequestID: att.RequestID}
+	f := payscore.Classify(err)
+	switch {
+	case err == nil:
+		e.Result = "ok"
+		if att.Link != nil {
+			e.Detail = "link=" + strconv.FormatInt(att.Link.ID, 10) + " sub_mchid=" + att.Link.SubMchID
+		}
+	case f.Kind == payscore.FailureForged:
+		e.Result = "failed: bad signature"
+	case f.Answered():
+		e.Result, e.RequestID = "failed: "+f.Code, f.RequestID
+		if f.Code == "" {
+			e.Result = "failed: HTTP " + strconv.Itoa(f.Status)
+		}
+	case f.Kind == payscore.FailureUnknown && isTransport(err):
+		e.Result = "unknown: " + transportText(err)
+	default:
+		// Refused here (invalid or reused code, unknown sub-merchant) or an
+		// internal failure: the audit log records only acts.
+		if att.RequestID == "" {
+			return store.AuditEntry{}
+		}
+		e.Result = "failed: " + err.Error()
+	}
+	return e
+}
+
+func isTransport(err error) bool {
+	var te *payscore.TransportError
+	return errors.As(err, &te)
+}
+
+func transportText(err error) string {
+	var te *payscore.TransportError
+	errors.As(err, &te)
+	return te.Error()
+}
+
+// create does Create's work; the success is audited with the link.
+func (s *Links) create(ctx context.Context, actor Actor, subMchID, code string) (LinkAttempt, error) {
+	att := LinkAttempt{Code: code}
+	m, err := s.Store.SubMerchantByMchID(ctx, subMchID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && m.Disabled) {
+		return att, newError(Invalid, "links.err.sub_mchid", ErrSubMerchantUnavailable)
+	}
+	if err != nil {
+		return att, err
+	}
+	if code == "" {
+		if att.Code, err = s.NewCode(ctx); err != nil {
+			return att, err
+		}
+	} else {
+		if err := payscore.ValidateAuthorizationCode(code); err != nil {
+			return att, err
+		}
+		used, err := s.Store.AuthorizationCodeUsed(ctx, code)
+		if err != nil {
+			return att, err
+		}
+		if used {
+			return att, newError(Conflict, "links.err.code.used", ErrCodeUsed)
+		}
+	}
+	if s.PayScore == nil {
+		return att, errors.New("service: no WeChat Pay client configured")
+	}
+	start := nowOr(s.Now)
+	res, err := s.PayScore.PreAuthorize(ctx, payscore.PreAuthorizeRequest{
+		SubMchID: m.SubMchID, SubAppID: m.SubAppID, AuthorizationCode: att.Code, NotifyURL: s.NotifyURL,
+	})
+	if err != nil {
+		return att, err
+	}
+	att.RequestID = res.RequestID
+	slug, err := randomSlug()
+	if err != nil {
+		return att, err
+	}
+	l, err := s.Store.CreateLinkAudited(ctx, store.Link{
+		Slug: slug, SubMerchantID: m.ID, SubAppID: m.SubAppID, AuthorizationCode: att.Code, Token: res.Token,
+		TokenExpiresAt: start.Add(TokenLifetime), NotifyURL: s.NotifyURL, CreatedBy: actor.UserID,
+	}, func(l *store.Link) store.AuditEntry {
+		return actor.entry(linkAudit("link.create", LinkAttempt{Code: att.Code, RequestID: att.RequestID, Link: l}, nil))
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// Another request stored the same code between the check and now.
+		return att, newError(Conflict, "links.err.code.used", ErrCodeUsed)
+	}
+	if err != nil {
+		return att, err
+	}
+	att.Link = l
+	return att, nil
+}
+
+// codeAlphabet is what generated codes are made of: a subset of the allowed
+// charset without look-alikes, so a code read aloud over the phone survives.
+const codeAlphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+// NewCode generates an authorization_code: CodePrefix, the time in Beijing
+// (yyyyMMddHHmmss), then random characters up to 32 in all (at least 6, 30
+// bits, against collisions within one second). It is checked against the
+// codes already used.
+func (s *Links) NewCode(ctx context.Context) (string, error) {
+	stamp := nowOr(s.Now).In(shanghai).Format("20060102150405")
+	n := min(payscore.MaxAuthorizationCodeLen-len(s.CodePrefix)-len(stamp), 10)
+	if n < 6 {
+		return "", fmt.Errorf("service: authorization code prefix %q is too long", s.CodePrefix)
+	}
+	for range 5 {
+		b := make([]byte, n)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		for i := range b {
+			b[i] = codeAlphabet[int(b[i])%len(codeAlphabet)]
+		}
+		code := s.CodePrefix + stamp + string(b)
+		if err := payscore.ValidateAuthorizationCode(code); err != nil {
+			return "", fmt.Errorf("service: generated authorization code: %w", err)
+		}
+		used, err := s.Store.AuthorizationCodeUsed(ctx, code)
+		if err != nil {
+			return "", err
+		}
+		if !used {
+			return code, nil
+		}
+	}
+	return "", errors.New("service: could not generate an unused authorization code")
+}
+
+// randomSlug is a landing page's unguessable name: 144 random bits,
+// base64url without padding (24 characters).
+func randomSlug() (string, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Renewal is what renewing a link did.
+type Renewal struct {
+	// Link is the link as it was before the renewal (for showing a
+	// failure beside it).
+	Link *store.Link
+	// Expires is the new token's expiry, on success.
+	Expires time.Time
+}
+
+// Renew pre-authorizes an expired link's code again with the same
+// parameters and stores the new token, audited in the same transaction. A
+// link whose token is still valid, or whose user already agreed, is a
+// Conflict; WeChat Pay's failure is Upstream and audited on its own.
+func (s *Links) Renew(ctx context.Context, actor Actor, id int64) (Renewal, error) {
+	l, err := s.Store.LinkByID(ctx, id)
+	if err != nil {
+		return Renewal{}, err
+	}
+	r := Renewal{Link: l}
+	if nowOr(s.Now).Before(l.TokenExpiresAt) {
+		return r, newError(Conflict, "links.renew.notexpired", nil)
+	}
+	if l.State == store.StateAvailable {
+		return r, newError(Conflict, "links.renew.available", nil)
+	}
+	if s.PayScore == nil {
+		return r, newError(Internal, "", errors.New("service: no WeChat Pay client configured"))
+	}
+	start := nowOr(s.Now)
+	res, err := s.PayScore.PreAuthorize(ctx, payscore.PreAuthorizeRequest{
+		SubMchID: l.SubMchID, SubAppID: l.SubAppID, AuthorizationCode: l.AuthorizationCode, NotifyURL: l.NotifyURL,
+	})
+	att := LinkAttempt{Code: l.AuthorizationCode, RequestID: res.RequestID}
+	if err != nil {
+		if e := linkAudit("link.renew", att, err); e.Action != "" {
+			s.audit(ctx, actor.entry(e))
+		}
+		loggerOr(s.Logger).Warn("renewal failed", "code", l.AuthorizationCode, "err", err)
+		return r, classify(err)
+	}
+	r.Expires = start.Add(TokenLifetime)
+	e := linkAudit("link.renew", att, nil)
+	e.Detail = "link=" + strconv.FormatInt(l.ID, 10)
+	if err := s.Store.RenewLinkAudited(ctx, l.ID, res.Token, r.Expires, actor.entry(e)); err != nil {
+		return r, newError(Internal, "", err)
+	}
+	return r, nil
+}
+
+// ByID finds a link by id.
+func (s *Links) ByID(ctx context.Context, id int64) (*store.Link, error) { return s.Store.LinkByID(ctx, id) }
+
+// BySlug finds a link by its landing page's name.
+func (s *Links) BySlug(ctx context.Context, slug string) (*store.Link, error) {
+	return s.Store.LinkBySlug(ctx, slug)
+}
+
+// Opened counts an open of a link's landing page.
+func (s *Links) Opened(ctx context.Context, id int64) error { return s.Store.LinkOpened(ctx, id) }
+
+// List lists links, newest first.
+func (s *Links) List(ctx context.Context, f store.LinkFilter) ([]store.Link, error) {
+	return s.Store.Links(ctx, f)
+}

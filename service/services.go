@@ -1,0 +1,79 @@
+package service
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Store is everything the services need from the database (store.DB): the
+// union of their narrow interfaces, for building them all at once.
+type Store interface {
+	LinkStore
+	LookupStore
+	TerminationStore
+	ReconcileStore
+	AuthStore
+	UserStore
+	SubMerchantStore
+	EmergencyStore
+}
+
+// PayScore is the WeChat Pay Score API (payscore.Client).
+type PayScore interface {
+	PreAuthorizer
+	Terminator
+}
+
+// Config is what New builds the services from.
+type Config struct {
+	Store    Store
+	PayScore PayScore // nil: calls to WeChat Pay fail (tests without it)
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// CodePrefix starts generated authorization codes.
+	CodePrefix string
+	// NotifyURL is where WeChat Pay sends the authorization notifications.
+	NotifyURL string
+	// Registerer receives the services' metrics.
+	Registerer prometheus.Registerer
+}
+
+// Services are the console's services, built over one store and client.
+type Services struct {
+	Links        *Links
+	Lookup       *Lookup
+	Terminations *Terminations
+	Reconciler   *Reconciler
+	Auth         *Auth
+	Users        *Users
+	SubMerchants *SubMerchants
+	Emergency    *Emergency
+}
+
+// New builds every service from cfg.
+func New(cfg Config) *Services {
+	now, logger := cfg.Now, loggerOr(cfg.Logger)
+	if now == nil {
+		now = time.Now
+	}
+	var pre PreAuthorizer
+	var term Terminator
+	if cfg.PayScore != nil {
+		pre, term = cfg.PayScore, cfg.PayScore
+	}
+	s := &Services{
+		Links: &Links{Store: cfg.Store, PayScore: pre, Now: now, Logger: logger,
+			CodePrefix: cfg.CodePrefix, NotifyURL: cfg.NotifyURL},
+		Lookup:       &Lookup{Store: cfg.Store, PayScore: term, Now: now, Logger: logger},
+		Terminations: &Terminations{Store: cfg.Store, PayScore: term, Now: now, Logger: logger},
+		Auth:         &Auth{Store: cfg.Store, Now: now, Logger: logger},
+		Users:        &Users{Store: cfg.Store, Now: now, Logger: logger},
+		SubMerchants: &SubMerchants{Store: cfg.Store, Now: now, Logger: logger},
+		Emergency:    &Emergency{Store: cfg.Store, Now: now, Logger: logger},
+	}
+	s.Reconciler = &Reconciler{Store: cfg.Store, PayScore: term, Terminations: s.Terminations,
+		Now: now, Logger: logger, Registerer: cfg.Registerer}
+	return s
+}

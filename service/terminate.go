@@ -1,0 +1,243 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/store"
+)
+
+// Audit actions of a termination.
+const (
+	AuditTerminateRequest = "terminate.request"
+	AuditTerminateResult  = "terminate.result"
+	AuditTerminateReauth  = "terminate.reauth"
+)
+
+// InterruptedMessage is recorded for a termination whose outcome was lost
+// and that WeChat Pay does not show as done.
+const InterruptedMessage = "interrupted; not confirmed by WeChat Pay"
+
+// TerminationStore is what terminating needs from the database.
+type TerminationStore interface {
+	AuthorizationSaver
+	LinkByCode(ctx context.Context, code string) (*store.Link, error)
+	AuthorizationByCode(ctx context.Context, code string) (*store.Authorization, error)
+	BeginTermination(ctx context.Context, t store.Termination, audit store.AuditEntry) (int64, error)
+	FinishTermination(ctx context.Context, id int64, status, requestID, errCode, errMsg string, audit store.AuditEntry) error
+	PendingTerminations(ctx context.Context) ([]store.Termination, error)
+}
+
+// Terminator is the terminate and query calls of the Pay Score API.
+type Terminator interface {
+	Querier
+	Terminate(ctx context.Context, req payscore.TerminateRequest) (string, error)
+}
+
+// Terminations runs the termination saga: intent, one call, outcome, each
+// with its audit entry in the same transaction; an outcome WeChat Pay left
+// unknown is settled by a query, now or later.
+type Terminations struct {
+	Store    TerminationStore
+	PayScore Terminator
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// TerminationResult is what became of a termination request.
+type TerminationResult struct {
+	// Status is store.TerminationSucceeded, TerminationFailed or
+	// TerminationPending.
+	Status string
+	// Confirmed is true when WeChat Pay's answer was lost and a query
+	// showed the authorization ended.
+	Confirmed bool
+	// State is the authorization's state after the attempt: queried from
+	// WeChat Pay, or the last known locally when the query failed.
+	State string
+	// CallErr is the terminate call's failure, if any (for showing it).
+	CallErr error
+}
+
+// outcome is the settled outcome of one attempt.
+type outcome struct {
+	status    string
+	requestID string
+	errCode   string
+	errMsg    string
+	confirmed bool
+	live      *payscore.Authorization
+	queryErr  error
+}
+
+// KnownSubMchID finds the sub-merchant of a code from local records; ""
+// when the code is unknown locally. Only what the console knows is
+// terminated: the sub-merchant comes from its records, never from a form.
+func (s *Terminations) KnownSubMchID(ctx context.Context, code string) (string, error) {
+	return knownSubMchID(ctx, s.Store, code)
+}
+
+// Terminate writes the intent, calls WeChat Pay once, and writes the
+// outcome; then it queries the new state and records it. A second request
+// for the same code while one is in flight is refused by the store before
+// any call (Conflict). The outcome is recorded even if ctx is cancelled:
+// the client's own deadlines bound the calls.
+func (s *Terminations) Terminate(ctx context.Context, actor Actor, code, subMchID, reason string) (TerminationResult, error) {
+	bg := context.WithoutCancel(ctx)
+	id, err := s.Store.BeginTermination(bg,
+		store.Termination{AuthorizationCode: code, SubMchID: subMchID, Reason: reason, UserID: actor.UserID},
+		actor.entry(store.AuditEntry{Action: AuditTerminateRequest, Target: code, Reason: reason, Result: store.TerminationPending, Detail: "sub_mchid=" + subMchID}))
+	if errors.Is(err, store.ErrConflict) {
+		return TerminationResult{}, newError(Conflict, "support.terminate.inflight", err)
+	}
+	if err != nil {
+		return TerminationResult{}, err
+	}
+	requestID, callErr := s.PayScore.Terminate(bg, payscore.TerminateRequest{AuthorizationCode: code, SubMchID: subMchID, Reason: reason})
+	out := s.settle(bg, code, subMchID, requestID, callErr)
+	if out.status != store.TerminationPending {
+		result := actor.entry(store.AuditEntry{Action: AuditTerminateResult, Target: code, Reason: reason,
+			Result: out.status, RequestID: out.requestID, Detail: resultDetail(out)})
+		// ErrConflict: the resolver settled it meanwhile; its outcome stands
+		// and the result shows the state WeChat Pay reports.
+		if err := s.Store.FinishTermination(bg, id, out.status, out.requestID, out.errCode, out.errMsg, result); err != nil && !errors.Is(err, store.ErrConflict) {
+			return TerminationResult{}, err
+		}
+	}
+	res := TerminationResult{Status: out.status, Confirmed: out.confirmed, CallErr: callErr}
+	// Learn the state WeChat Pay has now, and record it.
+	if out.live == nil && out.queryErr == nil {
+		out.live, out.queryErr = s.PayScore.Query(bg, payscore.QueryRequest{AuthorizationCode: code, SubMchID: subMchID})
+	}
+	if out.live != nil {
+		res.State = string(out.live.State)
+		if err := saveQueried(bg, s.Store, s.Now, s.Logger, code, subMchID, out.live, SourceQuery); err != nil {
+			return res, err
+		}
+	} else if a, err := s.Store.AuthorizationByCode(bg, code); err == nil {
+		res.State = a.State
+	}
+	return res, nil
+}
+
+// settle decides a termination's outcome from WeChat Pay's answer. A
+// refusal (4xx) is final. An answer that was lost (time-out, network, 5xx)
+// or cannot be believed (bad signature) leaves the outcome unknown: a query
+// decides it — UNAVAILABLE means it ended, any other state that it did not —
+// and if the query fails too it stays pending, for the reconciler or the
+// next start to settle.
+func (s *Terminations) settle(ctx context.Context, code, sub, requestID string, callErr error) outcome {
+	f := payscore.Classify(callErr)
+	switch f.Kind {
+	case payscore.FailureNone:
+		return outcome{status: store.TerminationSucceeded, requestID: requestID}
+	case payscore.FailureInvalid:
+		// Refused before sending: nothing reached WeChat Pay.
+		return outcome{status: store.TerminationFailed, errCode: "VALIDATION", errMsg: callErr.Error()}
+	case payscore.FailureRefused, payscore.FailureRateLimited:
+		return outcome{status: store.TerminationFailed, requestID: f.RequestID, errCode: f.Code, errMsg: f.Message}
+	}
+	log := loggerOr(s.Logger)
+	log.Warn("terminate: outcome unknown, querying", "authorization_code", code, "err", callErr)
+	out := outcome{}
+	out.live, out.queryErr = s.PayScore.Query(ctx, payscore.QueryRequest{AuthorizationCode: code, SubMchID: sub})
+	switch {
+	case out.queryErr != nil:
+		log.Error("terminate: outcome unknown and query failed; left pending", "authorization_code", code, "err", out.queryErr)
+		out.status, out.live = store.TerminationPending, nil
+	case out.live.State == payscore.StateUnavailable:
+		out.status, out.requestID, out.confirmed = store.TerminationSucceeded, out.live.RequestID, true
+	default:
+		out.status, out.errCode, out.errMsg, out.requestID = store.TerminationFailed, unconfirmedCode(f), callErr.Error(), f.RequestID
+	}
+	return out
+}
+
+// unconfirmedCode is the error code recorded for a termination whose answer
+// was lost and that a query showed did not happen.
+func unconfirmedCode(f payscore.Failure) string {
+	switch {
+	case f.Kind == payscore.FailureForged:
+		return "BAD_SIGNATURE"
+	case f.Code != "":
+		return f.Code
+	}
+	return "NO_ANSWER"
+}
+
+// resultDetail is the audit detail of an outcome.
+func resultDetail(out outcome) string {
+	switch {
+	case out.confirmed:
+		return "confirmed by query"
+	case out.errCode != "":
+		return out.errCode + ": " + out.errMsg
+	}
+	return ""
+}
+
+// ResolvePending settles the terminations left pending before
+// createdBefore (all of them when it is zero) by a crash between the call to
+// WeChat Pay and the record of its outcome, or by an answer lost together
+// with the query after it. WeChat Pay is asked: UNAVAILABLE means the
+// termination went through (recorded with the query's Request-ID), any other
+// state that it did not. Each outcome is audited as the system. A
+// termination whose query fails stays pending for the reconciler; the error
+// says which. main.go passes the moment the process started, so that a
+// termination a person submits while the server is already serving is
+// settled by its own request, not by the resolver.
+func (s *Terminations) ResolvePending(ctx context.Context, createdBefore time.Time) error {
+	pending, err := s.Store.PendingTerminations(ctx)
+	if err != nil {
+		return fmt.Errorf("resolve pending terminations: %w", err)
+	}
+	var errs []error
+	for _, t := range pending {
+		if !createdBefore.IsZero() && !t.CreatedAt.Before(createdBefore) {
+			continue
+		}
+		if err := s.resolve(ctx, t); err != nil {
+			loggerOr(s.Logger).Error("termination left pending", "id", t.ID, "authorization_code", t.AuthorizationCode, "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Terminations) resolve(ctx context.Context, t store.Termination) error {
+	a, err := s.PayScore.Query(ctx, payscore.QueryRequest{AuthorizationCode: t.AuthorizationCode, SubMchID: t.SubMchID})
+	f := payscore.Classify(err)
+	var status, requestID, errCode, errMsg string
+	switch {
+	case err == nil && a.State == payscore.StateUnavailable:
+		status, requestID = store.TerminationSucceeded, a.RequestID
+	case err == nil:
+		status, requestID, errMsg = store.TerminationFailed, a.RequestID, InterruptedMessage
+	case f.Kind != payscore.FailureForged && f.NormalizedCode() == payscore.CodeOrderNotExist:
+		status, requestID, errCode, errMsg = store.TerminationFailed, f.RequestID, f.Code, InterruptedMessage
+	default:
+		return fmt.Errorf("termination %d of %s: query: %w", t.ID, t.AuthorizationCode, err)
+	}
+	detail := "resolved by query"
+	if errMsg != "" {
+		detail += ": " + errMsg
+	}
+	audit := System.entry(store.AuditEntry{Action: AuditTerminateResult, Target: t.AuthorizationCode,
+		Reason: t.Reason, Result: status, RequestID: requestID, Detail: detail})
+	if err := s.Store.FinishTermination(ctx, t.ID, status, requestID, errCode, errMsg, audit); errors.Is(err, store.ErrConflict) {
+		return nil // its own request settled it meanwhile
+	} else if err != nil {
+		return fmt.Errorf("termination %d of %s: %w", t.ID, t.AuthorizationCode, err)
+	}
+	loggerOr(s.Logger).Info("pending termination resolved", "id", t.ID, "authorization_code", t.AuthorizationCode, "status", status)
+	if a != nil {
+		if err := saveQueried(ctx, s.Store, s.Now, s.Logger, t.AuthorizationCode, t.SubMchID, a, SourceReconcile); err != nil {
+			return fmt.Errorf("termination %d of %s: record state: %w", t.ID, t.AuthorizationCode, err)
+		}
+	}
+	return nil
+}
