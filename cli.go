@@ -7,7 +7,7 @@ import (
 	"io"
 	"slices"
 
-	"github.com/payscore-console/payscore-console/handlers"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 )
 
@@ -26,7 +26,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
-	if !handlers.ValidateUsername(*username) {
+	if !service.ValidateUsername(*username) {
 		fmt.Fprintln(stderr, "--username: 3–32 letters, digits, dots, underscores or hyphens")
 		return exitConfig
 	}
@@ -46,7 +46,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 			fmt.Fprintln(stderr, err)
 			return "", false
 		}
-		hash, err := handlers.HashPassword(pw)
+		hash, err := service.HashPassword(pw)
 		if err != nil {
 			fmt.Fprintln(stderr, "password:", err)
 			return "", false
@@ -59,12 +59,13 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		if !ok {
 			return exitConfig
 		}
-		if _, err := db.CreateUser(ctx, *username, hash, *role); err != nil {
+		// Audited like the web's user.create, in the same transaction: who
+		// made which account, with which role.
+		if _, err := db.CreateUserAudited(ctx, *username, hash, *role,
+			store.AuditEntry{Username: "cli", Action: "user.create", Target: "user:" + *username, Result: "ok", Detail: "role=" + *role}); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFail
 		}
-		// Audited like the web's user.create: who made which account, with which role.
-		_ = db.Audit(ctx, store.AuditEntry{Username: "cli", Action: "user.create", Target: "user:" + *username, Result: "ok", Detail: "role=" + *role})
 		fmt.Fprintf(stdout, "created %s (%s)\n", *username, *role)
 	case "passwd", "disable":
 		u, err := db.UserByUsername(ctx, *username)
@@ -83,11 +84,11 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 			yes := true
 			ch.Disabled = &yes
 		}
-		if _, err := db.UpdateUser(ctx, u.ID, ch); err != nil {
+		if _, err := db.UpdateUserAudited(ctx, u.ID, ch,
+			store.AuditEntry{Username: "cli", Action: "user." + sub, Target: "user:" + *username, Result: "ok"}); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFail
 		}
-		_ = db.Audit(ctx, store.AuditEntry{Username: "cli", Action: "user." + sub, Target: "user:" + *username, Result: "ok"})
 		fmt.Fprintf(stdout, "%s: %s done; their sessions have ended\n", *username, sub)
 	default:
 		fmt.Fprintln(stderr, usage)

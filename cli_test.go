@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/payscore-console/payscore-console/handlers"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 )
 
@@ -25,7 +25,7 @@ func openDB(t *testing.T, path string) *store.DB {
 
 func checkPassword(t *testing.T, hash, password string) bool {
 	t.Helper()
-	ok, err := handlers.CheckPassword(hash, password)
+	ok, err := service.CheckPassword(hash, password)
 	if err != nil {
 		t.Fatalf("CheckPassword: %v", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/payscore-console/payscore-console/handlers"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 )
 
@@ -28,7 +28,7 @@ func writeDemoDB(ctx context.Context, path string) error {
 	}
 	defer db.Close()
 	for _, role := range store.Roles {
-		hash, err := handlers.HashPassword(demoPassword)
+		hash, err := service.HashPassword(demoPassword)
 		if err != nil {
 			return err
 		}

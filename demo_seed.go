@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 )
 
@@ -38,11 +39,11 @@ func seedSandboxDemo(ctx context.Context, a *app, db *store.DB, logger *slog.Log
 	}
 	var links []*store.Link
 	for _, sub := range []string{"1900000101", "1900000102", "1900000101"} {
-		l, err := a.handler.CreateLink(ctx, sub, "", admin.ID)
+		att, err := a.services.Links.Create(ctx, service.Actor{UserID: admin.ID, Username: admin.Username}, sub, "")
 		if err != nil {
 			return fmt.Errorf("demo: create link: %w", err)
 		}
-		links = append(links, l)
+		links = append(links, att.Link)
 	}
 	for _, l := range links[:2] {
 		if _, err := a.sandbox.Agree(ctx, l.Token); err != nil {

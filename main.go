@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/payscore-console/payscore-console/handlers"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 )
 
@@ -135,7 +136,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	// Work that calls WeChat Pay starts once the server answers: in sandbox
 	// mode the simulator is reached through this very listener.
 	go func() {
-		if err := a.handler.ResolvePendingTerminations(ctx, started); err != nil {
+		if err := a.services.Terminations.ResolvePending(ctx, started); err != nil {
 			logger.Error("resolve pending terminations", "err", err)
 		}
 		if a.sandbox != nil {
@@ -143,7 +144,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 				logger.Error("sandbox demo data", "err", err)
 			}
 		}
-		a.handler.RunReconciler(ctx, cfg.reconcileEvery, cfg.reconcileMaxAge)
+		a.services.Reconciler.Run(ctx, cfg.reconcileEvery, cfg.reconcileMaxAge)
 	}()
 	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "db", cfg.DBPath, "sandbox", cfg.Sandbox())
 	errc := make(chan error, 1)
@@ -221,7 +222,7 @@ func bootstrapAdmin(ctx context.Context, db *store.DB, cfg *Config, logger *slog
 		}
 		password, generated = hex.EncodeToString(b), true
 	}
-	hash, err := handlers.HashPassword(password)
+	hash, err := service.HashPassword(password)
 	if err != nil {
 		return fmt.Errorf("ADMIN_PASSWORD: %w", err)
 	}

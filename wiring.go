@@ -16,15 +16,17 @@ import (
 	"github.com/payscore-console/payscore-console/handlers"
 	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/sandbox"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 )
 
 // app is the wired console: its handlers and the background work that runs
 // beside them.
 type app struct {
-	handler *handlers.Handler
-	sandbox *sandbox.Sandbox // nil in live mode
-	client  *payscore.Client
+	handler  *handlers.Handler
+	services *service.Services
+	sandbox  *sandbox.Sandbox // nil in live mode
+	client   *payscore.Client
 }
 
 // wire builds the console for cfg. In sandbox mode the simulator is created
@@ -86,22 +88,29 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 		return nil, fmt.Errorf("JS-SDK tickets: %w", err)
 	}
 	a.client = client
+	a.services = service.New(service.Config{
+		Store:      db,
+		PayScore:   client,
+		Logger:     logger,
+		CodePrefix: cfg.AuthorizationCodePrefix,
+		NotifyURL:  strings.TrimRight(base.String(), "/") + "/notify/payscore",
+		Registerer: reg,
+	})
 	deps := handlers.Deps{
-		Store:              db,
-		Sessions:           handlers.NewSessionStore(db, key, base.Scheme == "https", time.Now),
-		Logger:             logger,
-		BaseURL:            base,
-		Sandbox:            cfg.Sandbox(),
-		CSRFExempt:         csrfExempt,
-		TrustProxy:         trust,
-		MetricsToken:       cfg.MetricsToken,
-		Registry:           reg,
-		Receiver:           handlers.Receiver{Parser: verifier, Store: db, MchID: pcfg.MchID, ServiceID: pcfg.ServiceID},
-		PayScore:           client,
-		JSSDK:              tickets,
-		JSSDKURL:           jssdkURL,
-		CodePrefix:         cfg.AuthorizationCodePrefix,
-		RequireHTTPSNotify: !cfg.Sandbox(),
+		Services:     a.services,
+		Logs:         db,
+		Health:       db,
+		Sessions:     handlers.NewSessionStore(db, key, base.Scheme == "https", time.Now),
+		Logger:       logger,
+		BaseURL:      base,
+		Sandbox:      cfg.Sandbox(),
+		CSRFExempt:   csrfExempt,
+		TrustProxy:   trust,
+		MetricsToken: cfg.MetricsToken,
+		Registry:     reg,
+		Receiver:     handlers.Receiver{Parser: verifier, Store: db, MchID: pcfg.MchID, ServiceID: pcfg.ServiceID},
+		JSSDK:        tickets,
+		JSSDKURL:     jssdkURL,
 	}
 	if a.sandbox != nil {
 		deps.MountSandbox = a.sandbox.Mount

@@ -66,7 +66,7 @@ func (h *Handler) auditLog(c echo.Context) error {
 	}
 	f := q.filter
 	f.Before, f.Limit = before, logPageSize+1
-	entries, err := h.Store.AuditLog(c.Request().Context(), f)
+	entries, err := h.Logs.AuditLog(c.Request().Context(), f)
 	if err != nil {
 		return errInternal(err)
 	}
@@ -99,7 +99,7 @@ func (h *Handler) auditCSV(c echo.Context) error {
 	f := q.filter
 	f.Limit = csvPageSize
 	for {
-		entries, err := h.Store.AuditLog(c.Request().Context(), f)
+		entries, err := h.Logs.AuditLog(c.Request().Context(), f)
 		if err != nil || len(entries) == 0 {
 			return s.end(err)
 		}

@@ -5,21 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
-	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/views"
-)
-
-// Sign-in throttling: after MaxLoginFailures within LoginWindow, the
-// username is locked for LockDuration.
-const (
-	MaxLoginFailures = 5
-	LoginWindow      = 15 * time.Minute
-	LockDuration     = 15 * time.Minute
 )
 
 // page builds the layout's model for the request.
@@ -64,41 +55,14 @@ func (h *Handler) login(c echo.Context) error {
 	if username == "" || password == "" {
 		return fail(views.T(ctx, "login.required"))
 	}
-	rctx := c.Request().Context()
-	// The attempt is counted before the password is checked, in the same
-	// transaction as the lock check: guesses sent at once cannot all slip
-	// past the limit while the first ones are being checked.
-	if until, err := h.Store.LoginAttempt(rctx, username, MaxLoginFailures, LoginWindow, LockDuration); err != nil {
-		return errInternal(err)
-	} else if !until.IsZero() {
-		h.Logger.Warn("sign-in refused: locked", "username", username, "ip", c.RealIP())
-		return fail(views.Tf(ctx, "login.locked", views.FormatTime(until)))
-	}
-	user, err := h.Store.UserByUsername(rctx, username)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return errInternal(err)
-	}
-	hash := dummyHash
-	if user != nil {
-		hash = user.PasswordHash
-	}
-	ok, err := CheckPassword(hash, password)
-	if err != nil {
-		return errInternal(err)
-	}
-	if user == nil || user.Disabled || !ok {
-		// This attempt is already counted; it may have locked the name.
-		until, err := h.Store.LockedUntil(rctx, username)
-		if err != nil {
-			return errInternal(err)
-		}
-		h.Logger.Warn("sign-in failed", "username", username, "ip", c.RealIP(), "locked", !until.IsZero())
-		if !until.IsZero() {
-			return fail(views.Tf(ctx, "login.locked", views.FormatTime(until)))
-		}
+	user, err := h.Services.Auth.SignIn(c.Request().Context(), username, password, c.RealIP())
+	var locked *service.LockedError
+	switch {
+	case errors.As(err, &locked):
+		return fail(views.Tf(ctx, "login.locked", views.FormatTime(locked.Until)))
+	case errors.Is(err, service.ErrSignInFailed):
 		return fail(views.T(ctx, "login.failed"))
-	}
-	if err := h.Store.LoginSuccess(rctx, username); err != nil {
+	case err != nil:
 		return errInternal(err)
 	}
 	// A new session, with a new id, replaces whatever the browser had
@@ -116,7 +80,6 @@ func (h *Handler) login(c echo.Context) error {
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return errInternal(err)
 	}
-	h.Logger.Info("signed in", "username", username, "ip", c.RealIP())
 	return c.Redirect(http.StatusSeeOther, form.Next)
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
@@ -111,7 +112,7 @@ func TestLoginLockout(t *testing.T) {
 	t.Run("ErrLocked", func(t *testing.T) {
 		ts := newTestServer(t)
 		tc := ts.anonymous(t)
-		for i := 1; i < MaxLoginFailures; i++ {
+		for i := 1; i < service.MaxLoginFailures; i++ {
 			res := tc.login(t, "operator", "wrong password "+strconv.Itoa(i))
 			if got, want := res.status, http.StatusUnprocessableEntity; got != want {
 				t.Fatalf("failure %d: status = %d, want %d", i, got, want)
@@ -121,7 +122,7 @@ func TestLoginLockout(t *testing.T) {
 			}
 			ts.clock.Advance(time.Minute)
 		}
-		until := ts.clock.Now().Add(LockDuration)
+		until := ts.clock.Now().Add(service.LockDuration)
 		res := tc.login(t, "operator", "wrong password 5")
 		if got, want := res.text(`[data-testid="login-error"]`), locked(until); got != want {
 			t.Fatalf("5th failure: message = %q, want %q", got, want)
@@ -146,7 +147,7 @@ func TestLoginLockout(t *testing.T) {
 		ts.anonymous(t).signIn(t, "viewer", testPassword)
 
 		// One second before the end of the lock: still locked.
-		ts.clock.Advance(LockDuration - time.Second)
+		ts.clock.Advance(service.LockDuration - time.Second)
 		res = tc.login(t, "operator", testPassword)
 		if got, want := res.text(`[data-testid="login-error"]`), locked(until); got != want {
 			t.Errorf("1s before unlock: message = %q, want %q", got, want)
@@ -159,7 +160,7 @@ func TestLoginLockout(t *testing.T) {
 	t.Run("OKUnlockAfter15Minutes", func(t *testing.T) {
 		ts := newTestServer(t)
 		tc := ts.anonymous(t)
-		for i := 0; i < MaxLoginFailures; i++ {
+		for i := 0; i < service.MaxLoginFailures; i++ {
 			tc.login(t, "operator", "wrong password")
 		}
 		if got, want := tc.login(t, "operator", testPassword).status, http.StatusUnprocessableEntity; got != want {
@@ -172,7 +173,7 @@ func TestLoginLockout(t *testing.T) {
 		}
 		// The slate is clean: four new failures do not lock again.
 		other := ts.anonymous(t)
-		for i := 1; i < MaxLoginFailures; i++ {
+		for i := 1; i < service.MaxLoginFailures; i++ {
 			if got, want := other.login(t, "operator", "wrong password").text(`[data-testid="login-error"]`), catalogZH("login.failed"); got != want {
 				t.Fatalf("failure %d after unlock: %q, want %q", i, got, want)
 			}
@@ -183,10 +184,10 @@ func TestLoginLockout(t *testing.T) {
 		ts := newTestServer(t)
 		tc := ts.anonymous(t)
 		var last *response
-		for i := 0; i < MaxLoginFailures; i++ {
+		for i := 0; i < service.MaxLoginFailures; i++ {
 			last = tc.login(t, "nobody", "wrong password")
 		}
-		if got, want := last.text(`[data-testid="login-error"]`), locked(ts.clock.Now().Add(LockDuration)); got != want {
+		if got, want := last.text(`[data-testid="login-error"]`), locked(ts.clock.Now().Add(service.LockDuration)); got != want {
 			t.Errorf("unknown user 5th failure: %q, want %q", got, want)
 		}
 	})
@@ -194,10 +195,10 @@ func TestLoginLockout(t *testing.T) {
 	t.Run("OKFailuresOutsideWindowDoNotCount", func(t *testing.T) {
 		ts := newTestServer(t)
 		tc := ts.anonymous(t)
-		for i := 1; i < MaxLoginFailures; i++ {
+		for i := 1; i < service.MaxLoginFailures; i++ {
 			tc.login(t, "operator", "wrong password")
 		}
-		ts.clock.Advance(LoginWindow)
+		ts.clock.Advance(service.LoginWindow)
 		if got, want := tc.login(t, "operator", "wrong password").text(`[data-testid="login-error"]`), catalogZH("login.failed"); got != want {
 			t.Fatalf("failure in a new window: %q, want %q", got, want)
 		}
@@ -207,12 +208,12 @@ func TestLoginLockout(t *testing.T) {
 	t.Run("OKSuccessResetsCount", func(t *testing.T) {
 		ts := newTestServer(t)
 		tc := ts.anonymous(t)
-		for i := 1; i < MaxLoginFailures; i++ {
+		for i := 1; i < service.MaxLoginFailures; i++ {
 			tc.login(t, "operator", "wrong password")
 		}
 		tc.signIn(t, "operator", testPassword)
 		other := ts.anonymous(t)
-		for i := 1; i < MaxLoginFailures; i++ {
+		for i := 1; i < service.MaxLoginFailures; i++ {
 			other.login(t, "operator", "wrong password")
 		}
 		other.signIn(t, "operator", testPassword)
@@ -494,7 +495,7 @@ func TestCookieAttributes(t *testing.T) {
 // ones are still being checked.
 func TestLoginLockoutConcurrent(t *testing.T) {
 	ts := newTestServer(t)
-	const n = 3 * MaxLoginFailures
+	const n = 3 * service.MaxLoginFailures
 	clients := make([]*testClient, n)
 	for i := range clients {
 		clients[i] = ts.anonymous(t)
@@ -514,7 +515,7 @@ func TestLoginLockoutConcurrent(t *testing.T) {
 		}
 	}
 	checked := strings.Count(ts.logs.String(), `"msg":"sign-in failed"`)
-	if got, want := checked, MaxLoginFailures; got > want {
+	if got, want := checked, service.MaxLoginFailures; got > want {
 		t.Errorf("%d of %d concurrent guesses had their password checked, want at most %d", got, n, want)
 	}
 	// And the account is locked now.

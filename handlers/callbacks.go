@@ -122,7 +122,7 @@ func (h *Handler) callbacks(c echo.Context) error {
 		if polling {
 			f.Before, f.After, f.Limit = 0, after, logPageSize
 		}
-		rows, err := h.Store.RefusalLog(rctx, f)
+		rows, err := h.Logs.RefusalLog(rctx, f)
 		if err != nil {
 			return errInternal(err)
 		}
@@ -139,7 +139,7 @@ func (h *Handler) callbacks(c echo.Context) error {
 		if polling {
 			f.Before, f.After, f.Limit = 0, after, logPageSize
 		}
-		rows, err := h.Store.Callbacks(rctx, f)
+		rows, err := h.Logs.Callbacks(rctx, f)
 		if err != nil {
 			return errInternal(err)
 		}
@@ -214,11 +214,11 @@ func (h *Handler) callback(c echo.Context) error {
 		return errNotFound()
 	}
 	rctx := c.Request().Context()
-	cb, deliveries, err := h.Store.CallbackByID(rctx, id)
+	cb, deliveries, err := h.Logs.CallbackByID(rctx, id)
 	if err != nil {
 		return err // store.ErrNotFound answers 404
 	}
-	refusals, err := h.Store.RefusalLog(rctx, store.RefusalFilter{NotificationID: cb.NotificationID, Limit: logPageSize})
+	refusals, err := h.Logs.RefusalLog(rctx, store.RefusalFilter{NotificationID: cb.NotificationID, Limit: logPageSize})
 	if err != nil {
 		return errInternal(err)
 	}
@@ -274,7 +274,7 @@ func (h *Handler) callbacksCSV(c echo.Context) error {
 		f := q.refusal
 		f.Limit = csvPageSize
 		for {
-			rows, err := h.Store.RefusalLog(rctx, f)
+			rows, err := h.Logs.RefusalLog(rctx, f)
 			if err != nil || len(rows) == 0 {
 				return s.end(err)
 			}
@@ -297,7 +297,7 @@ func (h *Handler) callbacksCSV(c echo.Context) error {
 	f := q.filter
 	f.Limit = csvPageSize
 	for {
-		rows, err := h.Store.Callbacks(rctx, f)
+		rows, err := h.Logs.Callbacks(rctx, f)
 		if err != nil || len(rows) == 0 {
 			return s.end(err)
 		}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/views"
 )
 
@@ -33,6 +33,17 @@ func errInternal(err error) error {
 	return &Error{Status: http.StatusInternalServerError, Err: err}
 }
 
+// kindStatus is the one table from a service error's kind to the status it
+// answers with.
+var kindStatus = map[service.Kind]int{
+	service.Invalid:   http.StatusUnprocessableEntity,
+	service.NotFound:  http.StatusNotFound,
+	service.Conflict:  http.StatusConflict,
+	service.Forbidden: http.StatusForbidden,
+	service.Upstream:  http.StatusBadGateway,
+	service.Internal:  http.StatusInternalServerError,
+}
+
 // statusOf maps an error to the status it answers with and a message.
 func statusOf(err error) (int, string) {
 	var e *Error
@@ -42,12 +53,9 @@ func statusOf(err error) (int, string) {
 		return e.Status, e.Message
 	case errors.As(err, &he):
 		return he.Code, ""
-	case errors.Is(err, store.ErrNotFound):
-		return http.StatusNotFound, ""
-	case errors.Is(err, store.ErrConflict):
-		return http.StatusConflict, ""
 	}
-	return http.StatusInternalServerError, ""
+	// Service errors, and the store's not-found and conflict, by kind.
+	return kindStatus[service.KindOf(err)], service.KeyOf(err)
 }
 
 // handleError is the one HTTPErrorHandler: it maps typed errors to a status
@@ -81,4 +89,13 @@ func (h *Handler) handleError(err error, c echo.Context) {
 		log.Error("render error page", "err", rerr)
 		_ = c.String(status, msg)
 	}
+}
+
+// actor is who acts in a request: the signed-in person and their address.
+func actor(c echo.Context) service.Actor {
+	a := service.Actor{IP: c.RealIP()}
+	if id := currentIdentity(c); id != nil {
+		a.UserID, a.Username = id.User.ID, id.User.Username
+	}
+	return a
 }

@@ -53,8 +53,8 @@ func (w *panicWatch) check(t *testing.T) {
 }
 
 // withPanicWatch logs to w instead of the test's log buffer.
-func withPanicWatch(w *panicWatch) func(d *Deps) {
-	return func(d *Deps) { d.Logger = slog.New(w) }
+func withPanicWatch(w *panicWatch) func(d *testWiring) {
+	return func(d *testWiring) { d.Logger = slog.New(w) }
 }
 
 // readCorpusFile reads a "go test fuzz v1" file of []byte, string and bool

@@ -17,32 +17,22 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/payscore-console/payscore-console/payscore"
-	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/service"
 )
 
-// Store is what the handlers need from the database: one small interface
-// per screen, declared beside it.
-type Store interface {
-	SessionDB
-	NotifyStore
-	LinkStore
-	SupportStore
-	LogStore
+// Pinger checks that the database answers (GET /healthz).
+type Pinger interface {
 	Ping(ctx context.Context) error
-	UserByID(ctx context.Context, id int64) (*store.User, error)
-	UserByUsername(ctx context.Context, username string) (*store.User, error)
-	Users(ctx context.Context) ([]store.User, error)
-	CreateUser(ctx context.Context, username, passwordHash, role string) (*store.User, error)
-	UpdateUser(ctx context.Context, id int64, ch store.UserChange) (*store.User, error)
-	ReauthSession(ctx context.Context, idHash string) error
-	LockedUntil(ctx context.Context, username string) (time.Time, error)
-	LoginSuccess(ctx context.Context, username string) error
-	Audit(ctx context.Context, e store.AuditEntry) error
 }
 
 // Deps is everything the handlers are built from; main.go fills it.
 type Deps struct {
-	Store    Store
+	// Services hold the domain rules; handlers call one method per request.
+	Services *service.Services
+	// Logs serves the read-only screens.
+	Logs LogStore
+	// Health checks the database for /healthz.
+	Health   Pinger
 	Sessions *SessionStore
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -65,23 +55,10 @@ type Deps struct {
 	MetricsToken string
 	// Receiver configures POST /notify/payscore.
 	Receiver Receiver
-	// PayScore calls WeChat Pay (or the sandbox: handlers cannot tell).
-	PayScore PayScore
 	// JSSDK signs wx.config for the landing page.
 	JSSDK JSSDK
 	// JSSDKURL is the JS-SDK script the landing page loads (WECHAT_JSSDK_URL).
 	JSSDKURL string
-	// CodePrefix starts generated authorization codes.
-	CodePrefix string
-	// RequireHTTPSNotify is true in live mode: WeChat Pay only notifies https.
-	RequireHTTPSNotify bool
-}
-
-// PayScore is the WeChat Pay Score API (payscore.Client).
-type PayScore interface {
-	PreAuthorize(ctx context.Context, req payscore.PreAuthorizeRequest) (payscore.PreAuthorizeResult, error)
-	Query(ctx context.Context, req payscore.QueryRequest) (*payscore.Authorization, error)
-	Terminate(ctx context.Context, req payscore.TerminateRequest) (string, error)
 }
 
 // JSSDK signs the JS-SDK configuration for a page URL (payscore.TicketSource).

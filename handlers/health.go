@@ -13,7 +13,7 @@ import (
 func (h *Handler) healthz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	if err := h.Store.Ping(ctx); err != nil {
+	if err := h.Health.Ping(ctx); err != nil {
 		h.Logger.Error("health check failed", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "db": "error"})
 	}

@@ -21,8 +21,10 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 )
 
@@ -58,7 +60,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // testPasswordHash hashes testPassword once per test binary: argon2id is
 // deliberately slow.
 var testPasswordHash = sync.OnceValue(func() string {
-	h, err := HashPassword(testPassword)
+	h, err := service.HashPassword(testPassword)
 	if err != nil {
 		panic(err)
 	}
@@ -87,9 +89,9 @@ func (b *lockedBuffer) String() string {
 type serverConfig struct {
 	https      bool
 	sandbox    bool
-	noTrust    bool               // do not trust the loopback proxy: X-Forwarded-For is ignored
-	extra      func(e *echo.Echo) // routes added for one test, before the server starts
-	deps       func(d *Deps)      // last changes to the handlers' dependencies
+	noTrust    bool                // do not trust the loopback proxy: X-Forwarded-For is ignored
+	extra      func(e *echo.Echo)  // routes added for one test, before the server starts
+	deps       func(d *testWiring) // last changes to the handlers' dependencies
 	sessionKey []byte
 }
 
@@ -108,8 +110,18 @@ func withoutTrustedProxy() serverOption { return func(c *serverConfig) { c.noTru
 // withRoutes registers test-only routes on the Echo before it serves.
 func withRoutes(f func(e *echo.Echo)) serverOption { return func(c *serverConfig) { c.extra = f } }
 
-// withDeps changes the dependencies before the handlers are built.
-func withDeps(f func(d *Deps)) serverOption { return func(c *serverConfig) { c.deps = f } }
+// testWiring is what newTestServer builds the handlers from: their Deps,
+// and what the services are built from.
+type testWiring struct {
+	Deps
+	Store      *store.DB
+	PayScore   service.PayScore
+	CodePrefix string
+}
+
+// withDeps changes the dependencies before the services and handlers are
+// built.
+func withDeps(f func(d *testWiring)) serverOption { return func(c *serverConfig) { c.deps = f } }
 
 // testServer is the console over real HTTP on a real SQLite file, with a
 // fake clock shared by the store and the session store. By default it trusts
@@ -119,6 +131,7 @@ func withDeps(f func(d *Deps)) serverOption { return func(c *serverConfig) { c.d
 type testServer struct {
 	*httptest.Server
 	h     *Handler
+	svc   *service.Services
 	e     *echo.Echo
 	db    *store.DB
 	clock *fakeClock
@@ -177,8 +190,8 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 		scheme = "https"
 	}
 	ts.base = &url.URL{Scheme: scheme, Host: srv.Listener.Addr().String()}
-	deps := Deps{
-		Store:    db,
+	deps := testWiring{Store: db}
+	deps.Deps = Deps{
 		Sessions: NewSessionStore(db, cfg.sessionKey, cfg.https, clock.Now),
 		Logger:   slog.New(slog.NewJSONHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      clock.Now,
@@ -199,7 +212,13 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	if cfg.deps != nil {
 		cfg.deps(&deps)
 	}
-	ts.h = New(deps)
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	ts.svc = service.New(service.Config{Store: deps.Store, PayScore: deps.PayScore, Now: clock.Now, Logger: deps.Logger,
+		CodePrefix: deps.CodePrefix, NotifyURL: ts.base.String() + "/notify/payscore", Registerer: deps.Registry})
+	deps.Services, deps.Logs, deps.Health = ts.svc, deps.Store, deps.Store
+	ts.h = New(deps.Deps)
 	ts.e = ts.h.Echo()
 	if cfg.extra != nil {
 		cfg.extra(ts.e)

@@ -98,7 +98,7 @@ func (h *Handler) renderLanding(c echo.Context, status int, v views.LandingView)
 
 // landingPaused reports whether the emergency switch is on.
 func (h *Handler) landingPaused(c echo.Context) (bool, error) {
-	p, err := h.Store.LandingPause(c.Request().Context())
+	p, err := h.Services.Emergency.State(c.Request().Context())
 	return p.Paused, err
 }
 
@@ -108,7 +108,7 @@ func (h *Handler) landingLink(c echo.Context) (*store.Link, error) {
 	if !slugPattern.MatchString(slug) {
 		return nil, store.ErrNotFound
 	}
-	return h.Store.LinkBySlug(c.Request().Context(), slug)
+	return h.Services.Links.BySlug(c.Request().Context(), slug)
 }
 
 // landing is the end user's page. Its branches, in order: paused (503),
@@ -131,7 +131,7 @@ func (h *Handler) landing(c echo.Context) error {
 	if err != nil {
 		return errInternal(err)
 	}
-	if err := h.Store.LinkOpened(c.Request().Context(), l.ID); err != nil {
+	if err := h.Services.Links.Opened(c.Request().Context(), l.ID); err != nil {
 		// Counting is a nicety: the user still gets the page.
 		h.Logger.Error("count link open", "link", l.ID, "err", err)
 	}

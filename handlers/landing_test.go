@@ -11,6 +11,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
@@ -50,7 +51,7 @@ const realJSSDK = "https://res.wx.qq.com/open/js/jweixin-1.5.0.js"
 
 // withFakeWeChat points the handlers at fakes, with the real JS-SDK URL.
 func withFakeWeChat(p *fakePayScore, j *fakeJSSDK) serverOption {
-	return withDeps(func(d *Deps) { d.PayScore, d.JSSDK, d.JSSDKURL, d.CodePrefix = p, j, realJSSDK, "T" })
+	return withDeps(func(d *testWiring) { d.PayScore, d.JSSDK, d.JSSDKURL, d.CodePrefix = p, j, realJSSDK, "T" })
 }
 
 func TestCompareVersions(t *testing.T) {
@@ -117,14 +118,17 @@ func TestLandingSandbox(t *testing.T) {
 	ts := newTestServer(t, withWeChatPay(t, &wp))
 	ctx := context.Background()
 	ts.addSubMerchant(t, "1900000001", "测试商户", false)
-	l, err := ts.h.CreateLink(ctx, "1900000001", "", ts.users[store.RoleOperator].ID)
+	op := service.Actor{UserID: ts.users[store.RoleOperator].ID, Username: store.RoleOperator}
+	att, err := ts.svc.Links.Create(ctx, op, "1900000001", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale, err := ts.h.CreateLink(ctx, "1900000001", "", ts.users[store.RoleOperator].ID)
+	l := att.Link
+	att, err = ts.svc.Links.Create(ctx, op, "1900000001", "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	stale := att.Link
 	phone := ts.anonymous(t)
 	page := "/h5/" + l.Slug
 	origin := ts.URL // the sandbox's shim is served by the console itself
@@ -289,7 +293,7 @@ func TestLandingSandbox(t *testing.T) {
 	})
 
 	t.Run("ErrExpired", func(t *testing.T) {
-		ts.clock.Advance(TokenLifetime)
+		ts.clock.Advance(service.TokenLifetime)
 		res := landingGet(t, phone, "/h5/"+stale.Slug, uaWeChat801)
 		if got, want := res.status, http.StatusGone; got != want {
 			t.Fatalf("status = %d, want %d", got, want)
@@ -351,7 +355,7 @@ func TestLandingNoWeChatCalls(t *testing.T) {
 	if err := ts.db.SetLandingPause(ctx, false, "", "admin"); err != nil {
 		t.Fatal(err)
 	}
-	ts.clock.Advance(TokenLifetime)
+	ts.clock.Advance(service.TokenLifetime)
 	if got, want := landingGet(t, phone, page, uaWeChat801).status, http.StatusGone; got != want {
 		t.Errorf("expired: status = %d, want %d", got, want)
 	}

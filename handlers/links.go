@@ -2,9 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"image"
@@ -14,39 +11,15 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
-
-// LinkStore is what the sub-merchant, link and landing screens need from
-// the database.
-type LinkStore interface {
-	SubMerchants(ctx context.Context) ([]store.SubMerchant, error)
-	SubMerchantByID(ctx context.Context, id int64) (*store.SubMerchant, error)
-	SubMerchantByMchID(ctx context.Context, subMchID string) (*store.SubMerchant, error)
-	CreateSubMerchant(ctx context.Context, m store.SubMerchant) (*store.SubMerchant, error)
-	UpdateSubMerchant(ctx context.Context, m store.SubMerchant) (*store.SubMerchant, error)
-	CreateLink(ctx context.Context, l store.Link) (*store.Link, error)
-	RenewLink(ctx context.Context, id int64, token string, expires time.Time) error
-	LinkOpened(ctx context.Context, id int64) error
-	LinkByID(ctx context.Context, id int64) (*store.Link, error)
-	LinkBySlug(ctx context.Context, slug string) (*store.Link, error)
-	Links(ctx context.Context, f store.LinkFilter) ([]store.Link, error)
-	AuthorizationCodeUsed(ctx context.Context, code string) (bool, error)
-	LandingPause(ctx context.Context) (store.LandingPause, error)
-	SetLandingPause(ctx context.Context, paused bool, reason, by string) error
-}
-
-// TokenLifetime is how long an apply_permissions_token is taken to be
-// valid. WeChat says "about an hour"; the clock starts before the call, so
-// the console never believes a token WeChat has already expired.
-const TokenLifetime = time.Hour
 
 // linksPageSize is how many links one page of the list shows.
 const linksPageSize = 50
@@ -54,178 +27,6 @@ const linksPageSize = 50
 // qrSize is the QR image's width in pixels: about 4.3 cm at 300 dpi, enough
 // for a phone to scan from a printed sheet.
 const qrSize = 512
-
-// Errors of CreateLink that are the caller's to fix.
-var (
-	// ErrSubMerchantUnavailable: the sub_mchid is not registered, or disabled.
-	ErrSubMerchantUnavailable = errors.New("handlers: sub-merchant unknown or disabled")
-	// ErrCodeUsed: the authorization_code is already known here.
-	ErrCodeUsed = errors.New("handlers: authorization_code already used")
-)
-
-// linkAttempt is what a pre-authorization attempt used and got.
-type linkAttempt struct {
-	Code      string // the authorization_code sent (typed or generated)
-	RequestID string // WeChat Pay's Request-ID, when it answered
-	Link      *store.Link
-}
-
-// CreateLink pre-authorizes code (generated when empty) for the
-// sub-merchant subMchID and stores the link, as if creatorID had asked for
-// it; the act is audited. It is what POST /links does, for main.go to seed
-// demo data with.
-func (h *Handler) CreateLink(ctx context.Context, subMchID, code string, creatorID int64) (*store.Link, error) {
-	att, err := h.createLink(ctx, subMchID, code, creatorID)
-	entry := linkAudit("link.create", att, err)
-	entry.UserID = creatorID
-	if creatorID != 0 {
-		if u, uerr := h.Store.UserByID(ctx, creatorID); uerr == nil {
-			entry.Username = u.Username
-		}
-	}
-	if entry.Action != "" {
-		if aerr := h.Store.Audit(ctx, entry); aerr != nil {
-			h.Logger.Error("audit failed", "action", entry.Action, "err", aerr)
-		}
-	}
-	return att.Link, err
-}
-
-// linkAudit is the audit entry of a pre-authorization attempt; a refusal
-// before anything was sent (Action "") is not audited.
-func linkAudit(action string, att linkAttempt, err error) store.AuditEntry {
-	e := store.AuditEntry{Action: action, Target: att.Code, RequestID: att.RequestID}
-	var apiErr *payscore.APIError
-	var tErr *payscore.TransportError
-	switch {
-	case err == nil:
-		e.Result = "ok"
-		if att.Link != nil {
-			e.Detail = "link=" + strconv.FormatInt(att.Link.ID, 10) + " sub_mchid=" + att.Link.SubMchID
-		}
-	case errors.As(err, &apiErr):
-		e.Result, e.RequestID = "failed: "+apiErr.Code, apiErr.RequestID
-		if apiErr.Code == "" {
-			e.Result = "failed: HTTP " + strconv.Itoa(apiErr.Status)
-		}
-	case errors.Is(err, payscore.ErrBadSignature):
-		e.Result = "failed: bad signature"
-	case errors.As(err, &tErr):
-		e.Result = "unknown: " + tErr.Error()
-	default:
-		// Refused here (invalid or reused code, unknown sub-merchant) or an
-		// internal failure: the audit log records only acts.
-		if att.RequestID == "" {
-			return store.AuditEntry{}
-		}
-		e.Result = "failed: " + err.Error()
-	}
-	return e
-}
-
-// createLink does CreateLink's work without auditing.
-func (h *Handler) createLink(ctx context.Context, subMchID, code string, creatorID int64) (linkAttempt, error) {
-	att := linkAttempt{Code: code}
-	m, err := h.Store.SubMerchantByMchID(ctx, subMchID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && m.Disabled) {
-		return att, ErrSubMerchantUnavailable
-	}
-	if err != nil {
-		return att, err
-	}
-	if code == "" {
-		if att.Code, err = h.newCode(ctx); err != nil {
-			return att, err
-		}
-	} else {
-		if err := payscore.ValidateAuthorizationCode(code); err != nil {
-			return att, err
-		}
-		used, err := h.Store.AuthorizationCodeUsed(ctx, code)
-		if err != nil {
-			return att, err
-		}
-		if used {
-			return att, ErrCodeUsed
-		}
-	}
-	if h.PayScore == nil {
-		return att, errors.New("handlers: no WeChat Pay client configured")
-	}
-	notify := h.notifyURL()
-	start := h.Now()
-	res, err := h.PayScore.PreAuthorize(ctx, payscore.PreAuthorizeRequest{
-		SubMchID: m.SubMchID, SubAppID: m.SubAppID, AuthorizationCode: att.Code, NotifyURL: notify,
-	})
-	if err != nil {
-		return att, err
-	}
-	att.RequestID = res.RequestID
-	slug, err := randomSlug()
-	if err != nil {
-		return att, err
-	}
-	l, err := h.Store.CreateLink(ctx, store.Link{
-		Slug: slug, SubMerchantID: m.ID, SubAppID: m.SubAppID, AuthorizationCode: att.Code, Token: res.Token,
-		TokenExpiresAt: start.Add(TokenLifetime), NotifyURL: notify, CreatedBy: creatorID,
-	})
-	if errors.Is(err, store.ErrConflict) {
-		// Another request stored the same code between the check and now.
-		return att, ErrCodeUsed
-	}
-	if err != nil {
-		return att, err
-	}
-	att.Link = l
-	return att, nil
-}
-
-// codeAlphabet is what generated codes are made of: a subset of the allowed
-// charset without look-alikes, so a code read aloud over the phone survives.
-const codeAlphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-
-// newCode generates an authorization_code: CodePrefix, the time in Beijing
-// (yyyyMMddHHmmss), then random characters up to 32 in all (at least 6, 30
-// bits, against collisions within one second). It is checked against the
-// codes already used.
-func (h *Handler) newCode(ctx context.Context) (string, error) {
-	stamp := h.Now().In(views.Shanghai).Format("20060102150405")
-	n := min(payscore.MaxAuthorizationCodeLen-len(h.CodePrefix)-len(stamp), 10)
-	if n < 6 {
-		return "", fmt.Errorf("handlers: authorization code prefix %q is too long", h.CodePrefix)
-	}
-	for range 5 {
-		b := make([]byte, n)
-		if _, err := rand.Read(b); err != nil {
-			return "", err
-		}
-		for i := range b {
-			b[i] = codeAlphabet[int(b[i])%len(codeAlphabet)]
-		}
-		code := h.CodePrefix + stamp + string(b)
-		if err := payscore.ValidateAuthorizationCode(code); err != nil {
-			return "", fmt.Errorf("handlers: generated authorization code: %w", err)
-		}
-		used, err := h.Store.AuthorizationCodeUsed(ctx, code)
-		if err != nil {
-			return "", err
-		}
-		if !used {
-			return code, nil
-		}
-	}
-	return "", errors.New("handlers: could not generate an unused authorization code")
-}
-
-// randomSlug is a landing page's unguessable name: 144 random bits,
-// base64url without padding (24 characters).
-func randomSlug() (string, error) {
-	b := make([]byte, 18)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
 
 // baseURL is BASE_URL without a trailing slash.
 func (h *Handler) baseURL() string {
@@ -241,35 +42,13 @@ func (h *Handler) notifyURL() string { return h.baseURL() + "/notify/payscore" }
 // landingURL is a link's landing page, which its QR code encodes.
 func (h *Handler) landingURL(slug string) string { return h.baseURL() + "/h5/" + slug }
 
-// upstreamView explains a failed WeChat Pay call in lang, with the spec's
-// words for WeChat Pay's error codes. ok is false for errors that are not
-// WeChat Pay's (validation, internal).
-func upstreamView(lang string, err error) (v *views.UpstreamError, ok bool) {
-	var apiErr *payscore.APIError
-	var tErr *payscore.TransportError
-	switch {
-	case errors.As(err, &apiErr):
-		expl, remedy := apiErr.Explain(lang)
-		return &views.UpstreamError{Explanation: expl, Remedy: remedy, Code: apiErr.Code, Message: apiErr.Message, RequestID: apiErr.RequestID}, true
-	case errors.Is(err, payscore.ErrBadSignature):
-		return &views.UpstreamError{Explanation: views.Tr(lang, "links.err.badsignature"), Remedy: views.Tr(lang, "links.err.badsignature.do")}, true
-	case errors.As(err, &tErr):
-		key := "links.err.transport"
-		if tErr.Timeout {
-			key = "links.err.timeout"
-		}
-		return &views.UpstreamError{Explanation: views.Tr(lang, key), Remedy: views.Tr(lang, "links.err.transport.do")}, true
-	}
-	return nil, false
-}
-
 func (h *Handler) newLink(c echo.Context) error {
 	return h.renderNewLink(c, http.StatusOK, views.LinkForm{SubMchID: c.QueryParam("sub_mchid")}, nil)
 }
 
 func (h *Handler) renderNewLink(c echo.Context, status int, form views.LinkForm, upstream *views.UpstreamError) error {
 	ctx := h.langContext(c)
-	list, err := h.Store.SubMerchants(c.Request().Context())
+	list, err := h.Services.SubMerchants.List(c.Request().Context())
 	if err != nil {
 		return errInternal(err)
 	}
@@ -302,20 +81,16 @@ func (h *Handler) createLinkPost(c echo.Context) error {
 	if len(form.Errors) > 0 {
 		return h.renderNewLink(c, http.StatusUnprocessableEntity, form, nil)
 	}
-	me := currentIdentity(c).User
-	att, err := h.createLink(c.Request().Context(), form.SubMchID, form.AuthorizationCode, me.ID)
-	if e := linkAudit("link.create", att, err); e.Action != "" {
-		h.audit(c, e)
-	}
+	att, err := h.Services.Links.Create(c.Request().Context(), actor(c), form.SubMchID, form.AuthorizationCode)
 	var vErr *payscore.ValidationError
 	switch {
 	case err == nil:
 		h.addFlash(c, "success", views.Tf(ctx, "links.created.ok", att.Code))
 		return c.Redirect(http.StatusSeeOther, "/links/"+strconv.FormatInt(att.Link.ID, 10))
-	case errors.Is(err, ErrSubMerchantUnavailable):
+	case errors.Is(err, service.ErrSubMerchantUnavailable):
 		form.Errors["sub_mchid"] = views.T(ctx, "links.err.sub_mchid")
 		return h.renderNewLink(c, http.StatusUnprocessableEntity, form, nil)
-	case errors.Is(err, ErrCodeUsed):
+	case errors.Is(err, service.ErrCodeUsed):
 		form.Errors["authorization_code"] = views.Tf(ctx, "links.err.code.used", att.Code)
 		return h.renderNewLink(c, http.StatusUnprocessableEntity, form, nil)
 	case errors.As(err, &vErr):
@@ -328,7 +103,7 @@ func (h *Handler) createLinkPost(c echo.Context) error {
 		// notify_url, sub_appid: configuration, not the form.
 		return h.renderNewLink(c, http.StatusUnprocessableEntity, form, &views.UpstreamError{Explanation: msg})
 	}
-	if up, ok := upstreamView(views.Lang(ctx), err); ok {
+	if up, ok := upstreamView(ctx, err, linkTexts); ok {
 		h.Logger.Warn("pre-authorization failed", "code", att.Code, "err", err)
 		form.AuthorizationCode = att.Code
 		return h.renderNewLink(c, http.StatusBadGateway, form, up)
@@ -350,7 +125,7 @@ func (h *Handler) links(c echo.Context) error {
 		}
 		f.Before = before
 	}
-	list, err := h.Store.Links(rctx, f)
+	list, err := h.Services.Links.List(rctx, f)
 	if err != nil {
 		return errInternal(err)
 	}
@@ -375,14 +150,14 @@ func (h *Handler) links(c echo.Context) error {
 			State: l.State, CreatedBy: l.CreatedByName, Created: l.CreatedAt, Expires: l.TokenExpiresAt,
 			Expired: !now.Before(l.TokenExpiresAt), Opens: l.Opens})
 	}
-	subs, err := h.Store.SubMerchants(rctx)
+	subs, err := h.Services.SubMerchants.List(rctx)
 	if err != nil {
 		return errInternal(err)
 	}
 	for _, m := range subs {
 		v.SubMerchants = append(v.SubMerchants, views.SubMerchantOption{SubMchID: m.SubMchID, Name: m.Name})
 	}
-	users, err := h.Store.Users(rctx)
+	users, err := h.Services.Users.List(rctx)
 	if err != nil {
 		return errInternal(err)
 	}
@@ -398,7 +173,7 @@ func (h *Handler) linkByParam(c echo.Context) (*store.Link, error) {
 	if err != nil || id <= 0 {
 		return nil, errNotFound()
 	}
-	return h.Store.LinkByID(c.Request().Context(), id)
+	return h.Services.Links.ByID(c.Request().Context(), id)
 }
 
 func (h *Handler) linkView(l *store.Link) views.LinkView {
@@ -492,49 +267,28 @@ func qrImage(content string) ([]byte, error) {
 // parameters and stores the new token.
 func (h *Handler) renewLink(c echo.Context) error {
 	ctx := h.langContext(c)
-	l, err := h.linkByParam(c)
-	if err != nil {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return errNotFound()
+	}
+	r, err := h.Services.Links.Renew(c.Request().Context(), actor(c), id)
+	if err == nil {
+		h.addFlash(c, "success", views.Tf(ctx, "links.renewed.ok", views.FormatTime(r.Expires)))
+		return c.Redirect(http.StatusSeeOther, "/links/"+strconv.FormatInt(id, 10))
+	}
+	if r.Link == nil || service.KindOf(err) == service.Conflict || service.KindOf(err) == service.Internal {
 		return err
 	}
-	if h.Now().Before(l.TokenExpiresAt) {
-		return &Error{Status: http.StatusConflict, Message: "links.renew.notexpired"}
-	}
-	if l.State == store.StateAvailable {
-		return &Error{Status: http.StatusConflict, Message: "links.renew.available"}
-	}
-	if h.PayScore == nil {
-		return errInternal(errors.New("handlers: no WeChat Pay client configured"))
-	}
-	start := h.Now()
-	res, err := h.PayScore.PreAuthorize(c.Request().Context(), payscore.PreAuthorizeRequest{
-		SubMchID: l.SubMchID, SubAppID: l.SubAppID, AuthorizationCode: l.AuthorizationCode, NotifyURL: l.NotifyURL,
-	})
-	att := linkAttempt{Code: l.AuthorizationCode, RequestID: res.RequestID}
-	if err == nil {
-		expires := start.Add(TokenLifetime)
-		if err := h.Store.RenewLink(c.Request().Context(), l.ID, res.Token, expires); err != nil {
-			return errInternal(err)
-		}
-		e := linkAudit("link.renew", att, nil)
-		e.Detail = "link=" + strconv.FormatInt(l.ID, 10)
-		h.audit(c, e)
-		h.addFlash(c, "success", views.Tf(ctx, "links.renewed.ok", views.FormatTime(expires)))
-		return c.Redirect(http.StatusSeeOther, "/links/"+strconv.FormatInt(l.ID, 10))
-	}
-	if e := linkAudit("link.renew", att, err); e.Action != "" {
-		h.audit(c, e)
-	}
-	v := h.linkView(l)
+	v := h.linkView(r.Link)
 	var vErr *payscore.ValidationError
 	if errors.As(err, &vErr) {
 		v.Upstream = &views.UpstreamError{Explanation: views.Tf(ctx, "links.err.field", vErr.Field, vErr.Message)}
 		return h.renderLink(c, http.StatusUnprocessableEntity, v)
 	}
-	up, ok := upstreamView(views.Lang(ctx), err)
+	up, ok := upstreamView(ctx, err, linkTexts)
 	if !ok {
 		return errInternal(err)
 	}
-	h.Logger.Warn("renewal failed", "code", l.AuthorizationCode, "err", err)
 	v.Upstream = up
 	return h.renderLink(c, http.StatusBadGateway, v)
 }

@@ -3,6 +3,8 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"image"
 	"image/png"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/sandbox"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
@@ -60,7 +63,7 @@ func (f *fakePayScore) count() int {
 
 // withFakePayScore points the handlers at f.
 func withFakePayScore(f *fakePayScore) serverOption {
-	return withDeps(func(d *Deps) { d.PayScore, d.CodePrefix = f, "T" })
+	return withDeps(func(d *testWiring) { d.PayScore, d.CodePrefix = f, "T" })
 }
 
 // addSubMerchant registers a sub-merchant directly in the store.
@@ -83,12 +86,11 @@ func (ts *testServer) addSubMerchant(t testing.TB, subMchID, name string, disabl
 // seedLink stores a link without calling WeChat Pay.
 func (ts *testServer) seedLink(t testing.TB, m *store.SubMerchant, code string, createdBy int64) *store.Link {
 	t.Helper()
-	slug, err := randomSlug()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	slug := base64.RawURLEncoding.EncodeToString(b)
 	l, err := ts.db.CreateLink(context.Background(), store.Link{Slug: slug, SubMerchantID: m.ID, AuthorizationCode: code,
-		Token: "tok-" + code, TokenExpiresAt: ts.clock.Now().Add(TokenLifetime), NotifyURL: ts.URL + "/notify/payscore", CreatedBy: createdBy})
+		Token: "tok-" + code, TokenExpiresAt: ts.clock.Now().Add(service.TokenLifetime), NotifyURL: ts.URL + "/notify/payscore", CreatedBy: createdBy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +568,7 @@ func TestRenewLink(t *testing.T) {
 		}
 	})
 
-	ts.advanceActive(t, op, TokenLifetime+time.Minute)
+	ts.advanceActive(t, op, service.TokenLifetime+time.Minute)
 	// An admin edits the sub-merchant's sub_appid meanwhile: renewing must
 	// still send the parameters of the first pre-authorization, or WeChat
 	// Pay refuses the reused code (INVALID_REQUEST).
@@ -617,7 +619,7 @@ func TestRenewLink(t *testing.T) {
 		if got.Token == l.Token || got.Token == "" {
 			t.Errorf("token = %q, want a new one", got.Token)
 		}
-		if want := ts.clock.Now().Add(TokenLifetime); !got.TokenExpiresAt.Equal(want) {
+		if want := ts.clock.Now().Add(service.TokenLifetime); !got.TokenExpiresAt.Equal(want) {
 			t.Errorf("expires = %v, want %v", got.TokenExpiresAt, want)
 		}
 		if got.AuthorizationCode != l.AuthorizationCode {
@@ -732,16 +734,17 @@ func TestLinksList(t *testing.T) {
 	})
 }
 
-// TestCreateLinkMethod: the exported CreateLink, as main.go seeds with it.
+// TestCreateLinkMethod: the links service's Create, as main.go seeds with it.
 func TestCreateLinkMethod(t *testing.T) {
 	f := &fakePayScore{}
 	ts := newTestServer(t, withFakePayScore(f))
 	ctx := context.Background()
 	ts.addSubMerchant(t, "1900000001", "测试商户", false)
-	l, err := ts.h.CreateLink(ctx, "1900000001", "", ts.users[store.RoleAdmin].ID)
+	att, err := ts.svc.Links.Create(ctx, service.Actor{UserID: ts.users[store.RoleAdmin].ID, Username: store.RoleAdmin}, "1900000001", "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	l := att.Link
 	if got, want := l.Token, "fake-token-"+l.AuthorizationCode; got != want {
 		t.Errorf("token = %q, want %q", got, want)
 	}
@@ -752,14 +755,14 @@ func TestCreateLinkMethod(t *testing.T) {
 	if len(audit) != 1 || audit[0].Username != "admin" || audit[0].Result != "ok" {
 		t.Errorf("audit = %+v, want one ok entry by admin", audit)
 	}
-	if _, err := ts.h.CreateLink(ctx, "1900000001", l.AuthorizationCode, 0); !errors.Is(err, ErrCodeUsed) {
-		t.Errorf("reuse: err = %v, want ErrCodeUsed", err)
+	if _, err := ts.svc.Links.Create(ctx, service.Actor{}, "1900000001", l.AuthorizationCode); !errors.Is(err, service.ErrCodeUsed) {
+		t.Errorf("reuse: err = %v, want service.ErrCodeUsed", err)
 	}
-	if _, err := ts.h.CreateLink(ctx, "1999999999", "", 0); !errors.Is(err, ErrSubMerchantUnavailable) {
-		t.Errorf("unknown sub-merchant: err = %v, want ErrSubMerchantUnavailable", err)
+	if _, err := ts.svc.Links.Create(ctx, service.Actor{}, "1999999999", ""); !errors.Is(err, service.ErrSubMerchantUnavailable) {
+		t.Errorf("unknown sub-merchant: err = %v, want service.ErrSubMerchantUnavailable", err)
 	}
 	var vErr *payscore.ValidationError
-	if _, err := ts.h.CreateLink(ctx, "1900000001", "bad code", 0); !errors.As(err, &vErr) {
+	if _, err := ts.svc.Links.Create(ctx, service.Actor{}, "1900000001", "bad code"); !errors.As(err, &vErr) {
 		t.Errorf("bad code: err = %v, want a ValidationError", err)
 	}
 	if got, want := f.count(), 1; got != want {
@@ -781,8 +784,8 @@ func TestNewCode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := newTestServer(t, withDeps(func(d *Deps) { d.CodePrefix = tt.prefix }))
-			code, err := ts.h.newCode(context.Background())
+			ts := newTestServer(t, withDeps(func(d *testWiring) { d.CodePrefix = tt.prefix }))
+			code, err := ts.svc.Links.NewCode(context.Background())
 			if got, want := err != nil, tt.wantErr; got != want {
 				t.Fatalf("err = %v, want error %v", err, want)
 			}

@@ -153,7 +153,7 @@ func (h *Handler) loadIdentity(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		uid, _ := sess.Values[valUserID].(int64)
-		user, err := h.Store.UserByID(c.Request().Context(), uid)
+		user, err := h.Services.Auth.User(c.Request().Context(), uid)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return errInternal(err)
 		}

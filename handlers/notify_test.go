@@ -66,7 +66,7 @@ func testKeys(t testing.TB) (*rsa.PrivateKey, *rsa.PrivateKey) {
 func newReceiverServer(t testing.TB, wrap ...func(*Receiver)) (*testServer, *notifier) {
 	t.Helper()
 	key, _ := testKeys(t)
-	return newReceiverServerWithKey(t, key, func(d *Deps) {
+	return newReceiverServerWithKey(t, key, func(d *testWiring) {
 		for _, w := range wrap {
 			w(&d.Receiver)
 		}
@@ -75,7 +75,7 @@ func newReceiverServer(t testing.TB, wrap ...func(*Receiver)) (*testServer, *not
 
 // newReceiverServerWithKey is newReceiverServer with a given platform key
 // and a last change to the handlers' dependencies.
-func newReceiverServerWithKey(t testing.TB, key *rsa.PrivateKey, deps func(*Deps)) (*testServer, *notifier) {
+func newReceiverServerWithKey(t testing.TB, key *rsa.PrivateKey, deps func(*testWiring)) (*testServer, *notifier) {
 	t.Helper()
 	n := &notifier{key: key, keyID: "PUB_KEY_ID_0114232134912410000000000000", apiV3Key: "0123456789abcdef0123456789abcdef",
 		mchID: "1230000109", service: "500001"}
@@ -83,8 +83,8 @@ func newReceiverServerWithKey(t testing.TB, key *rsa.PrivateKey, deps func(*Deps
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := newTestServer(t, withDeps(func(d *Deps) {
-		d.Receiver = Receiver{Parser: verifier, Store: d.Store.(*store.DB), MchID: n.mchID, ServiceID: n.service}
+	ts := newTestServer(t, withDeps(func(d *testWiring) {
+		d.Receiver = Receiver{Parser: verifier, Store: d.Store, MchID: n.mchID, ServiceID: n.service}
 		if deps != nil {
 			deps(d)
 		}

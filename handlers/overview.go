@@ -23,15 +23,15 @@ func (h *Handler) overview(c echo.Context) error {
 	ctx := h.langContext(c)
 	rctx := c.Request().Context()
 	now := h.Now()
-	figures, err := h.Store.OverviewFigures(rctx, now, startOfDay(now))
+	figures, err := h.Logs.OverviewFigures(rctx, now, startOfDay(now))
 	if err != nil {
 		return errInternal(err)
 	}
-	latest, err := h.Store.Callbacks(rctx, store.CallbackFilter{Limit: overviewLatestCallbacks})
+	latest, err := h.Logs.Callbacks(rctx, store.CallbackFilter{Limit: overviewLatestCallbacks})
 	if err != nil {
 		return errInternal(err)
 	}
-	terms, err := h.Store.RecentTerminations(rctx, now.Add(-overviewTerminationWindow), overviewTerminations)
+	terms, err := h.Logs.RecentTerminations(rctx, now.Add(-overviewTerminationWindow), overviewTerminations)
 	if err != nil {
 		return errInternal(err)
 	}

@@ -320,7 +320,7 @@ func TestCSRF(t *testing.T) {
 }
 
 func TestCSRFExempt(t *testing.T) {
-	ts := newTestServer(t, withDeps(func(d *Deps) { d.CSRFExempt = []string{"/sandbox/api/"} }))
+	ts := newTestServer(t, withDeps(func(d *testWiring) { d.CSRFExempt = []string{"/sandbox/api/"} }))
 	tests := []struct {
 		path string
 		want bool

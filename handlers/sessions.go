@@ -33,13 +33,6 @@ type SessionDB interface {
 	SessionByHash(ctx context.Context, idHash string) (*store.Session, error)
 	TouchSession(ctx context.Context, idHash, values string) error
 	DeleteSession(ctx context.Context, idHash string) error
-	LoginThrottle
-}
-
-// LoginThrottle counts sign-in attempts per username (store.DB). It is part
-// of SessionDB, and so of Store, until handlers.go's Store lists it itself.
-type LoginThrottle interface {
-	LoginAttempt(ctx context.Context, username string, max int, window, lock time.Duration) (refusedUntil time.Time, err error)
 }
 
 // SessionStore is a gorilla/sessions Store whose cookie holds only a random

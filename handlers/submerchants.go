@@ -4,25 +4,15 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
-
-// subMchIDPattern: WeChat Pay issues sub-merchant ids as digits; the API
-// allows 1–32 characters.
-var subMchIDPattern = regexp.MustCompile(`^[0-9]{1,32}$`)
-
-// maxSubMerchantName is the limit of a sub-merchant's display name, in runes.
-const maxSubMerchantName = 64
 
 func (h *Handler) subMerchants(c echo.Context) error {
 	return h.renderSubMerchants(c, http.StatusOK, views.SubMerchantForm{}, 0, nil)
@@ -32,7 +22,7 @@ func (h *Handler) subMerchants(c echo.Context) error {
 // refused edit of row editID keeps its typed values and errors.
 func (h *Handler) renderSubMerchants(c echo.Context, status int, add views.SubMerchantForm, editID int64, edit *views.SubMerchantForm) error {
 	ctx := h.langContext(c)
-	list, err := h.Store.SubMerchants(c.Request().Context())
+	list, err := h.Services.SubMerchants.List(c.Request().Context())
 	if err != nil {
 		return errInternal(err)
 	}
@@ -48,27 +38,11 @@ func (h *Handler) renderSubMerchants(c echo.Context, status int, add views.SubMe
 	return h.render(c, status, views.SubMerchantsPage(h.page(c, views.T(ctx, "submerchants.title")), v))
 }
 
-// validateSubMerchant checks the editable fields; the messages go into errs.
-func validateSubMerchant(ctx context.Context, f *views.SubMerchantForm, errs map[string]string) {
-	if err := payscore.ValidateSubAppID(f.SubAppID); err != nil {
-		errs["sub_appid"] = views.T(ctx, "submerchants.err.sub_appid")
+// fieldErrors translates a service's field errors (catalog keys) into errs.
+func fieldErrors(ctx context.Context, keys map[string]string, errs map[string]string) {
+	for field, key := range keys {
+		errs[field] = views.T(ctx, key)
 	}
-	if !validName(f.Name) {
-		errs["name"] = views.T(ctx, "submerchants.err.name")
-	}
-}
-
-// validName: required, at most 64 runes, valid UTF-8, no control characters.
-func validName(s string) bool {
-	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxSubMerchantName {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // createSubMerchant registers a sub-merchant. Invalid input and a sub_mchid
@@ -81,25 +55,28 @@ func (h *Handler) createSubMerchant(c echo.Context) error {
 		Name:     strings.TrimSpace(c.FormValue("name")),
 		Errors:   map[string]string{},
 	}
-	if !subMchIDPattern.MatchString(form.SubMchID) {
-		form.Errors["sub_mchid"] = views.T(ctx, "submerchants.err.sub_mchid")
-	}
-	validateSubMerchant(ctx, &form, form.Errors)
-	if len(form.Errors) > 0 {
+	m, err := h.Services.SubMerchants.Create(c.Request().Context(), actor(c),
+		store.SubMerchant{SubMchID: form.SubMchID, SubAppID: form.SubAppID, Name: form.Name})
+	var fe *service.FieldsError
+	switch {
+	case errors.As(err, &fe):
+		fieldErrors(ctx, fe.Fields, form.Errors)
 		return h.renderSubMerchants(c, http.StatusUnprocessableEntity, form, 0, nil)
-	}
-	m, err := h.Store.CreateSubMerchant(c.Request().Context(), store.SubMerchant{SubMchID: form.SubMchID, SubAppID: form.SubAppID, Name: form.Name})
-	if errors.Is(err, store.ErrConflict) {
+	case service.KindOf(err) == service.Conflict:
 		form.Errors["sub_mchid"] = views.Tf(ctx, "submerchants.err.taken", form.SubMchID)
 		return h.renderSubMerchants(c, http.StatusUnprocessableEntity, form, 0, nil)
-	}
-	if err != nil {
+	case err != nil:
 		return errInternal(err)
 	}
-	h.audit(c, store.AuditEntry{Action: "submerchant.create", Target: subMerchantTarget(m.SubMchID), Result: "ok",
-		Detail: "name=" + m.Name + " sub_appid=" + m.SubAppID})
 	h.addFlash(c, "success", views.Tf(ctx, "submerchants.created.ok", m.SubMchID))
 	return c.Redirect(http.StatusSeeOther, "/sub-merchants")
+}
+
+// subMerchantFlash is the message of each action's success.
+var subMerchantFlash = map[string]string{
+	service.SubMerchantEdit:    "submerchants.updated.ok",
+	service.SubMerchantDisable: "submerchants.disabled.ok",
+	service.SubMerchantEnable:  "submerchants.enabled.ok",
 }
 
 // updateSubMerchant edits a sub-merchant's name and sub_appid (action
@@ -111,41 +88,20 @@ func (h *Handler) updateSubMerchant(c echo.Context) error {
 	if err != nil {
 		return errNotFound()
 	}
-	m, err := h.Store.SubMerchantByID(c.Request().Context(), id)
-	if err != nil {
+	ch := service.SubMerchantChange{Action: c.FormValue("action"),
+		SubAppID: strings.TrimSpace(c.FormValue("sub_appid")), Name: strings.TrimSpace(c.FormValue("name"))}
+	m, err := h.Services.SubMerchants.Update(c.Request().Context(), actor(c), id, ch)
+	var fe *service.FieldsError
+	switch {
+	case errors.As(err, &fe):
+		form := views.SubMerchantForm{SubMchID: m.SubMchID, SubAppID: ch.SubAppID, Name: ch.Name, Errors: map[string]string{}}
+		fieldErrors(ctx, fe.Fields, form.Errors)
+		return h.renderSubMerchants(c, http.StatusUnprocessableEntity, views.SubMerchantForm{}, m.ID, &form)
+	case service.KindOf(err) == service.Invalid:
+		return errBadRequest() // no such action
+	case err != nil:
 		return err
 	}
-	ch := *m
-	var flash, detail string
-	action := c.FormValue("action")
-	switch action {
-	case "edit":
-		form := views.SubMerchantForm{
-			SubMchID: m.SubMchID,
-			SubAppID: strings.TrimSpace(c.FormValue("sub_appid")),
-			Name:     strings.TrimSpace(c.FormValue("name")),
-			Errors:   map[string]string{},
-		}
-		validateSubMerchant(ctx, &form, form.Errors)
-		if len(form.Errors) > 0 {
-			return h.renderSubMerchants(c, http.StatusUnprocessableEntity, views.SubMerchantForm{}, m.ID, &form)
-		}
-		ch.SubAppID, ch.Name = form.SubAppID, form.Name
-		flash, detail = "submerchants.updated.ok", "name="+form.Name+" sub_appid="+form.SubAppID
-	case "disable":
-		ch.Disabled, flash = true, "submerchants.disabled.ok"
-	case "enable":
-		ch.Disabled, flash = false, "submerchants.enabled.ok"
-	default:
-		return errBadRequest()
-	}
-	if _, err := h.Store.UpdateSubMerchant(c.Request().Context(), ch); err != nil {
-		return err
-	}
-	h.audit(c, store.AuditEntry{Action: "submerchant." + action, Target: subMerchantTarget(m.SubMchID), Result: "ok", Detail: detail})
-	h.addFlash(c, "success", views.Tf(ctx, flash, m.SubMchID))
+	h.addFlash(c, "success", views.Tf(ctx, subMerchantFlash[ch.Action], m.SubMchID))
 	return c.Redirect(http.StatusSeeOther, "/sub-merchants")
 }
-
-// subMerchantTarget names a sub-merchant in the audit log.
-func subMerchantTarget(subMchID string) string { return "sub_mchid:" + subMchID }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/sandbox"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
@@ -29,10 +30,10 @@ type supportServer struct {
 
 // withPayScore wraps the PayScore client the handlers use; it must come
 // after withWeChatPay.
-func withPayScore(wrap func(PayScore) PayScore) serverOption {
+func withPayScore(wrap func(service.PayScore) service.PayScore) serverOption {
 	return func(c *serverConfig) {
 		prev := c.deps
-		c.deps = func(d *Deps) {
+		c.deps = func(d *testWiring) {
 			if prev != nil {
 				prev(d)
 			}
@@ -456,7 +457,7 @@ func TestTerminateValidation(t *testing.T) {
 			}
 		})
 	}
-	if got := s.auditActions(t, "VALID-1")[auditTerminateRequest]; got != 0 {
+	if got := s.auditActions(t, "VALID-1")[service.AuditTerminateRequest]; got != 0 {
 		t.Errorf("terminate.request entries = %d, want 0: nothing was confirmed", got)
 	}
 	if got, want := s.sandboxState(t, "VALID-1").State, sandbox.StateAvailable; got != want {
@@ -498,7 +499,7 @@ func TestTerminateAccess(t *testing.T) {
 	if got, want := s.sandboxState(t, "ACCESS-1").State, sandbox.StateAvailable; got != want {
 		t.Errorf("sandbox state = %s, want %s", got, want)
 	}
-	if got := s.auditActions(t, "ACCESS-1")[auditTerminateRequest]; got != 0 {
+	if got := s.auditActions(t, "ACCESS-1")[service.AuditTerminateRequest]; got != 0 {
 		t.Errorf("terminate.request entries = %d, want 0", got)
 	}
 }
@@ -538,10 +539,10 @@ func TestTerminateOK(t *testing.T) {
 			}
 			// Newest first.
 			req, result := entries[1], entries[0]
-			if req.Action != auditTerminateRequest || req.Result != store.TerminationPending || req.Username != role || req.Reason != reason || req.IP == "" {
+			if req.Action != service.AuditTerminateRequest || req.Result != store.TerminationPending || req.Username != role || req.Reason != reason || req.IP == "" {
 				t.Errorf("request entry = %+v", req)
 			}
-			if result.Action != auditTerminateResult || result.Result != store.TerminationSucceeded || result.RequestID != terms[0].RequestID || result.Username != role {
+			if result.Action != service.AuditTerminateResult || result.Result != store.TerminationSucceeded || result.RequestID != terms[0].RequestID || result.Username != role {
 				t.Errorf("result entry = %+v", result)
 			}
 			if got, want := s.localState(t, "TERM-1"), store.StateUnavailable; got != want {
@@ -599,10 +600,10 @@ func TestTerminateReauth(t *testing.T) {
 		t.Fatalf("sandbox state after wrong passwords = %s, want %s", got, want)
 	}
 	actions := s.auditActions(t, "REAUTH-1")
-	if got, want := actions[auditTerminateReauth], 1; got != want {
+	if got, want := actions[service.AuditTerminateReauth], 1; got != want {
 		t.Errorf("terminate.reauth entries = %d, want %d (the wrong password; a missing one guesses nothing)", got, want)
 	}
-	if got := actions[auditTerminateRequest]; got != 0 {
+	if got := actions[service.AuditTerminateRequest]; got != 0 {
 		t.Errorf("terminate.request entries = %d, want 0", got)
 	}
 	t.Run("OKPassword", func(t *testing.T) {
@@ -627,10 +628,10 @@ func TestTerminateReauthLimit(t *testing.T) {
 	s.active(t, "LIMIT-1")
 	tc := s.client(t, store.RoleAdmin)
 	s.clock.Advance(20 * time.Minute)
-	for i := 1; i <= maxReauthFailures; i++ {
+	for i := 1; i <= service.MaxReauthFailures; i++ {
 		res := tc.post(t, terminatePath("LIMIT-1"), confirmForm("风险控制", "password", "wrong password "+itoa(i)))
 		want := http.StatusUnprocessableEntity
-		if i == maxReauthFailures {
+		if i == service.MaxReauthFailures {
 			want = http.StatusSeeOther
 		}
 		if got := res.status; got != want {
@@ -672,7 +673,7 @@ func TestTerminateRefused(t *testing.T) {
 	if len(terms) != 1 || terms[0].Status != store.TerminationFailed || terms[0].ErrorCode != payscore.CodeInvalidOrderState || terms[0].RequestID == "" {
 		t.Errorf("terminations = %+v, want one failed INVALID_ORDER_STATE with a Request-ID", terms)
 	}
-	if got := s.auditActions(t, "REFUSE-1"); got[auditTerminateRequest] != 1 || got[auditTerminateResult] != 1 {
+	if got := s.auditActions(t, "REFUSE-1"); got[service.AuditTerminateRequest] != 1 || got[service.AuditTerminateResult] != 1 {
 		t.Errorf("audit = %v, want one request and one result", got)
 	}
 }
@@ -730,19 +731,19 @@ func TestTerminateOutcomeUnknown(t *testing.T) {
 			if tt.wantTerm == store.TerminationPending {
 				wantResults = 0
 			}
-			if got := s.auditActions(t, code); got[auditTerminateRequest] != 1 || got[auditTerminateResult] != wantResults {
+			if got := s.auditActions(t, code); got[service.AuditTerminateRequest] != 1 || got[service.AuditTerminateResult] != wantResults {
 				t.Errorf("audit = %v, want 1 request and %d result", got, wantResults)
 			}
 		})
 	}
 	t.Run("OKPendingResolvedAtStart", func(t *testing.T) {
 		code := "UNKNOWN-2" // left pending above
-		if err := s.h.ResolvePendingTerminations(context.Background(), time.Time{}); err != nil {
+		if err := s.svc.Terminations.ResolvePending(context.Background(), time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		terms, _ := s.db.TerminationsByCode(context.Background(), code)
-		if len(terms) != 1 || terms[0].Status != store.TerminationFailed || terms[0].ErrorMessage != interruptedMessage {
-			t.Errorf("terminations = %+v, want failed %q", terms, interruptedMessage)
+		if len(terms) != 1 || terms[0].Status != store.TerminationFailed || terms[0].ErrorMessage != service.InterruptedMessage {
+			t.Errorf("terminations = %+v, want failed %q", terms, service.InterruptedMessage)
 		}
 		// No longer in flight: a new request may go through.
 		tc := s.client(t, store.RoleSupport)
@@ -755,7 +756,7 @@ func TestTerminateOutcomeUnknown(t *testing.T) {
 
 // gatedPayScore holds Terminate calls until released, and counts them.
 type gatedPayScore struct {
-	PayScore
+	service.PayScore
 	calls   atomic.Int32
 	entered chan struct{}
 	release chan struct{}
@@ -770,7 +771,7 @@ func (g *gatedPayScore) Terminate(ctx context.Context, req payscore.TerminateReq
 
 func TestTerminateConcurrent(t *testing.T) {
 	gate := &gatedPayScore{entered: make(chan struct{}, 2), release: make(chan struct{})}
-	s := newSupportServer(t, withPayScore(func(p PayScore) PayScore { gate.PayScore = p; return gate }))
+	s := newSupportServer(t, withPayScore(func(p service.PayScore) service.PayScore { gate.PayScore = p; return gate }))
 	s.active(t, "TWICE-1")
 	first, second := s.client(t, store.RoleSupport), s.client(t, store.RoleAdmin)
 	var wg sync.WaitGroup
@@ -796,7 +797,7 @@ func TestTerminateConcurrent(t *testing.T) {
 	if got, want := gate.calls.Load(), int32(1); got != want {
 		t.Errorf("Terminate calls = %d, want %d", got, want)
 	}
-	if got := s.auditActions(t, "TWICE-1"); got[auditTerminateRequest] != 1 || got[auditTerminateResult] != 1 {
+	if got := s.auditActions(t, "TWICE-1"); got[service.AuditTerminateRequest] != 1 || got[service.AuditTerminateResult] != 1 {
 		t.Errorf("audit = %v, want one request and one result", got)
 	}
 	if got, want := s.sandboxState(t, "TWICE-1").TerminateReason, "用户申请解除"; got != want {
@@ -810,7 +811,7 @@ func TestResolvePendingTerminations(t *testing.T) {
 	for _, code := range []string{"PEND-STUCK", "PEND-DONE", "PEND-NOTDONE"} {
 		s.active(t, code)
 		if _, err := s.db.BeginTermination(ctx, store.Termination{AuthorizationCode: code, SubMchID: testSubMchID, Reason: "风险控制", UserID: s.users[store.RoleSupport].ID},
-			store.AuditEntry{Action: auditTerminateRequest, Target: code, Result: store.TerminationPending}); err != nil {
+			store.AuditEntry{Action: service.AuditTerminateRequest, Target: code, Result: store.TerminationPending}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -820,7 +821,7 @@ func TestResolvePendingTerminations(t *testing.T) {
 	}
 	// PEND-STUCK is resolved first; WeChat Pay cannot answer it.
 	s.wp.sb.InjectFault(sandbox.FaultSystemError, 3)
-	err := s.h.ResolvePendingTerminations(ctx, time.Time{})
+	err := s.svc.Terminations.ResolvePending(ctx, time.Time{})
 	if err == nil || !strings.Contains(err.Error(), "PEND-STUCK") {
 		t.Errorf("error = %v, want one naming PEND-STUCK", err)
 	}
@@ -832,7 +833,7 @@ func TestResolvePendingTerminations(t *testing.T) {
 	}{
 		{"PEND-STUCK", store.TerminationPending, "", store.StateAvailable},
 		{"PEND-DONE", store.TerminationSucceeded, "", store.StateUnavailable},
-		{"PEND-NOTDONE", store.TerminationFailed, interruptedMessage, store.StateAvailable},
+		{"PEND-NOTDONE", store.TerminationFailed, service.InterruptedMessage, store.StateAvailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
@@ -850,7 +851,7 @@ func TestResolvePendingTerminations(t *testing.T) {
 			if st := s.localState(t, tt.code); st != tt.wantState {
 				t.Errorf("local state = %s, want %s", st, tt.wantState)
 			}
-			entries, _ := s.db.AuditLog(ctx, store.AuditFilter{Target: tt.code, Action: auditTerminateResult})
+			entries, _ := s.db.AuditLog(ctx, store.AuditFilter{Target: tt.code, Action: service.AuditTerminateResult})
 			wantEntries := 1
 			if tt.wantStatus == store.TerminationPending {
 				wantEntries = 0
@@ -858,13 +859,13 @@ func TestResolvePendingTerminations(t *testing.T) {
 			if len(entries) != wantEntries {
 				t.Fatalf("result entries = %+v, want %d", entries, wantEntries)
 			}
-			if wantEntries == 1 && (entries[0].Username != systemUser || entries[0].UserID != 0 || entries[0].Result != tt.wantStatus) {
+			if wantEntries == 1 && (entries[0].Username != service.SystemUsername || entries[0].UserID != 0 || entries[0].Result != tt.wantStatus) {
 				t.Errorf("result entry = %+v, want by the system", entries[0])
 			}
 		})
 	}
 	// Once WeChat Pay answers again, the stuck one is settled too.
-	if err := s.h.ResolvePendingTerminations(ctx, time.Time{}); err != nil {
+	if err := s.svc.Terminations.ResolvePending(ctx, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if terms, _ := s.db.TerminationsByCode(ctx, "PEND-STUCK"); terms[0].Status != store.TerminationFailed {
@@ -889,7 +890,7 @@ func TestReconcile(t *testing.T) {
 	s.link(t, "RECON-UNUSED")
 
 	t.Run("OKNothingDueYet", func(t *testing.T) {
-		n, err := s.h.Reconcile(ctx, 24*time.Hour)
+		n, err := s.svc.Reconciler.Reconcile(ctx, 24*time.Hour)
 		if err != nil || n != 0 {
 			t.Fatalf("Reconcile = %d, %v; want 0 before tokens expire", n, err)
 		}
@@ -899,7 +900,7 @@ func TestReconcile(t *testing.T) {
 	})
 	t.Run("OKExpiredLinks", func(t *testing.T) {
 		s.clock.Advance(2 * time.Hour)
-		n, err := s.h.Reconcile(ctx, 24*time.Hour)
+		n, err := s.svc.Reconciler.Reconcile(ctx, 24*time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -910,20 +911,20 @@ func TestReconcile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.State != store.StateAvailable || a.Source != sourceReconcile || a.OpenID == "" {
+		if a.State != store.StateAvailable || a.Source != service.SourceReconcile || a.OpenID == "" {
 			t.Errorf("RECON-LOST = %+v, want AVAILABLE from reconcile with an openid", a)
 		}
 		if got, want := s.localState(t, "RECON-UNUSED"), store.StateUnbindUser; got != want {
 			t.Errorf("RECON-UNUSED = %s, want %s", got, want)
 		}
 		// Reconciled links are not asked again.
-		if n, err := s.h.Reconcile(ctx, 24*time.Hour); err != nil || n != 0 {
+		if n, err := s.svc.Reconciler.Reconcile(ctx, 24*time.Hour); err != nil || n != 0 {
 			t.Errorf("second run = %d, %v; want 0", n, err)
 		}
 	})
 	t.Run("OKStaleAuthorizations", func(t *testing.T) {
 		s.clock.Advance(25 * time.Hour)
-		n, err := s.h.Reconcile(ctx, 24*time.Hour)
+		n, err := s.svc.Reconciler.Reconcile(ctx, 24*time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -937,7 +938,7 @@ func TestReconcile(t *testing.T) {
 		}
 		// UNAVAILABLE is final: not asked again.
 		s.clock.Advance(25 * time.Hour)
-		if n, err := s.h.Reconcile(ctx, 24*time.Hour); err != nil || n != 1 {
+		if n, err := s.svc.Reconciler.Reconcile(ctx, 24*time.Hour); err != nil || n != 1 {
 			t.Errorf("next run = %d, %v; want 1 (only RECON-LOST)", n, err)
 		}
 	})
@@ -945,7 +946,7 @@ func TestReconcile(t *testing.T) {
 		s.clock.Advance(25 * time.Hour)
 		s.wp.sb.InjectFault(sandbox.FaultSystemError, 3)
 		defer s.wp.sb.ClearFaults()
-		n, err := s.h.Reconcile(ctx, 24*time.Hour)
+		n, err := s.svc.Reconciler.Reconcile(ctx, 24*time.Hour)
 		if err != nil || n != 0 {
 			t.Errorf("Reconcile = %d, %v; want 0, nil", n, err)
 		}
@@ -962,7 +963,7 @@ func TestReconcile(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		cancel()
 		done := make(chan struct{})
-		go func() { s.h.RunReconciler(ctx, time.Hour, 24*time.Hour); close(done) }()
+		go func() { s.svc.Reconciler.Run(ctx, time.Hour, 24*time.Hour); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):

@@ -23,7 +23,7 @@ func TestCreateUser(t *testing.T) {
 		{"ErrUsername", url.Values{"username": {"a b"}, "role": {"support"}, "password": {"long enough pw"}}, http.StatusUnprocessableEntity, "error-username"},
 		{"ErrUsernameTaken", url.Values{"username": {"viewer"}, "role": {"support"}, "password": {"long enough pw"}}, http.StatusUnprocessableEntity, "error-username"},
 		{"ErrRole", url.Values{"username": {"alice.w"}, "role": {"root"}, "password": {"long enough pw"}}, http.StatusUnprocessableEntity, "error-role"},
-		{"ErrPasswordTooShort", url.Values{"username": {"alice.w"}, "role": {"support"}, "password": {"short"}}, http.StatusUnprocessableEntity, "error-password"},
+		{"service.ErrPasswordTooShort", url.Values{"username": {"alice.w"}, "role": {"support"}, "password": {"short"}}, http.StatusUnprocessableEntity, "error-password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,7 +113,7 @@ func TestUpdateUser(t *testing.T) {
 			}},
 		{"OKOwnPassword", "self", url.Values{"action": {"password"}, "password": {"another password"}}, http.StatusSeeOther, nil},
 		{"ErrRole", store.RoleViewer, url.Values{"action": {"role"}, "role": {"root"}}, http.StatusUnprocessableEntity, nil},
-		{"ErrPasswordTooShort", store.RoleViewer, url.Values{"action": {"password"}, "password": {"short"}}, http.StatusUnprocessableEntity, nil},
+		{"service.ErrPasswordTooShort", store.RoleViewer, url.Values{"action": {"password"}, "password": {"short"}}, http.StatusUnprocessableEntity, nil},
 		{"ErrUnknownAction", store.RoleViewer, url.Values{"action": {"delete"}}, http.StatusBadRequest, nil},
 		{"ErrDisableSelf", "self", url.Values{"action": {"disable"}}, http.StatusUnprocessableEntity, nil},
 		{"ErrDemoteSelf", "self", url.Values{"action": {"role"}, "role": {store.RoleViewer}}, http.StatusUnprocessableEntity, nil},

@@ -11,7 +11,6 @@ import (
 
 	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/sandbox"
-	"github.com/payscore-console/payscore-console/store"
 )
 
 // wechatPay is the sandbox a test server talks to, with the real client,
@@ -32,12 +31,12 @@ func withWeChatPay(t testing.TB, wp *wechatPay) serverOption {
 	return func(c *serverConfig) {
 		prev := c.deps
 		c.sandbox = true
-		c.deps = func(d *Deps) {
+		c.deps = func(d *testWiring) {
 			if prev != nil {
 				prev(d)
 			}
 			ctx := context.Background()
-			db := d.Store.(*store.DB)
+			db := d.Store
 			sb, err := sandbox.New(ctx, sandbox.Options{DBPath: db.Path, Logger: slog.New(slog.DiscardHandler),
 				HTTPClient: &http.Client{Timeout: 5 * time.Second},
 				CSRFToken:  func(c echo.Context) string { tok, _ := c.Get("csrf").(string); return tok }})

@@ -316,7 +316,9 @@ func (s *Links) Renew(ctx context.Context, actor Actor, id int64) (Renewal, erro
 }
 
 // ByID finds a link by id.
-func (s *Links) ByID(ctx context.Context, id int64) (*store.Link, error) { return s.Store.LinkByID(ctx, id) }
+func (s *Links) ByID(ctx context.Context, id int64) (*store.Link, error) {
+	return s.Store.LinkByID(ctx, id)
+}
 
 // BySlug finds a link by its landing page's name.
 func (s *Links) BySlug(ctx context.Context, slug string) (*store.Link, error) {

@@ -41,8 +41,9 @@ type SubMerchantOption struct {
 	Name     string
 }
 
-// UpstreamError is WeChat Pay's refusal (or silence) as shown to a person:
-// the spec's explanation and remedy, and what to quote to WeChat Pay.
+// UpstreamError is a failed WeChat Pay call as shown to a person, on every
+// screen: the spec's explanation and remedy, and what WeChat Pay itself said
+// and what to quote to it.
 type UpstreamError struct {
 	Explanation string
 	Remedy      string

@@ -20,7 +20,7 @@ type LookupView struct {
 	// Live is WeChat Pay's answer; nil when the query failed.
 	Live *LookupAuthorization
 	// Upstream says why the query failed; nil when it did not.
-	Upstream *SupportError
+	Upstream *UpstreamError
 	// Local is the last state known locally, shown when the query failed;
 	// nil when nothing is known.
 	Local *LookupLocal
@@ -63,16 +63,6 @@ type LookupAuthorization struct {
 	AuthorizationSuccessTime *time.Time
 	CancelAuthorizationTime  *time.Time
 	RequestID                string
-}
-
-// SupportError is a failed WeChat Pay call as the person sees it: the
-// spec's explanation and remedy, and what WeChat Pay itself said.
-type SupportError struct {
-	Explanation string
-	Remedy      string
-	Code        string // WeChat Pay's error code; empty for network failures
-	Message     string // WeChat Pay's own message
-	RequestID   string
 }
 
 // LookupLocal is the last state of an authorization known locally.
@@ -166,7 +156,7 @@ type TerminateView struct {
 	// long ago for a sensitive action.
 	NeedPassword bool
 	// Upstream is why WeChat Pay did not terminate; nil when unknown.
-	Upstream *SupportError
+	Upstream *UpstreamError
 	// Outcome is the termination's recorded status: failed or pending.
 	Outcome string
 	// State is the authorization's state after the attempt, if known.

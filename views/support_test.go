@@ -38,7 +38,7 @@ func TestLookupPage(t *testing.T) {
 		{
 			name: "OKUpstreamWithLocal",
 			v: LookupView{Now: now, Searched: true, Form: LookupForm{AuthorizationCode: "C1"},
-				Upstream: &SupportError{Explanation: "系统错误", Remedy: "稍后重试", Code: "SYSTEM_ERROR", RequestID: "REQ-2"},
+				Upstream: &UpstreamError{Explanation: "系统错误", Remedy: "稍后重试", Code: "SYSTEM_ERROR", RequestID: "REQ-2"},
 				Local:    &LookupLocal{State: "AVAILABLE", Source: "notification", CheckedAt: now.Add(-12 * time.Minute)},
 				History:  LookupHistory{}},
 			want: map[string]string{
@@ -51,7 +51,7 @@ func TestLookupPage(t *testing.T) {
 		{
 			name: "OKUpstreamNothingLocal",
 			v: LookupView{Now: now, Searched: true, Form: LookupForm{AuthorizationCode: "C1"},
-				Upstream: &SupportError{Explanation: "订单不存在"}},
+				Upstream: &UpstreamError{Explanation: "订单不存在"}},
 			want:   map[string]string{"local-none": Tr(LangZH, "support.local.none")},
 			absent: []string{"local-badge", "upstream-request-id"},
 		},
@@ -158,7 +158,7 @@ func TestTerminatePage(t *testing.T) {
 		{
 			name: "OKResultPending",
 			v: TerminateView{Step: TerminateStepResult, Outcome: "pending", State: "AVAILABLE", Form: form, BackHref: LookupURL("C1"),
-				Upstream: &SupportError{Explanation: "微信支付在限定时间内没有应答"}},
+				Upstream: &UpstreamError{Explanation: "微信支付在限定时间内没有应答"}},
 			want: map[string]string{"outcome": Tr(LangZH, "support.outcome.pending"), "state-badge": "AVAILABLE",
 				"upstream-explanation": "微信支付在限定时间内没有应答"},
 			present: []string{"back"},
