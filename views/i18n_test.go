@@ -147,7 +147,7 @@ func TestCountsRendered(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := LookupView{Now: now, Searched: true, Form: LookupForm{AuthorizationCode: "C1"},
-				Upstream: &SupportError{Explanation: "x"},
+				Upstream: &UpstreamError{Explanation: "x"},
 				Local:    &LookupLocal{State: "AVAILABLE", Source: "notification", CheckedAt: now.Add(-tt.age)},
 				History:  LookupHistory{Link: &HistoryLink{ID: 7, Href: "/links/7", SubMchID: "1900000101", SubMerchantName: "m", Opens: tt.opens}}}
 			doc := renderDoc(t, tt.lang, LookupPage(Page{Title: "t", CSRF: "tok"}, v))
