@@ -35,7 +35,7 @@ func TestMetricsAccess(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := newTestServer(t, withDeps(func(d *Deps) { d.Sandbox, d.MetricsToken = tt.sandbox, tt.token }))
+			ts := newTestServer(t, withDeps(func(d *testWiring) { d.Sandbox, d.MetricsToken = tt.sandbox, tt.token }))
 			tc := ts.anonymous(t)
 			var headers []string
 			if tt.auth != "" {
@@ -72,7 +72,7 @@ func TestTrustProxyExact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := newTestServer(t, withDeps(func(d *Deps) {
+			ts := newTestServer(t, withDeps(func(d *testWiring) {
 				d.TrustProxy = nil
 				for _, c := range tt.trust {
 					_, n, err := net.ParseCIDR(c)
