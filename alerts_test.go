@@ -49,7 +49,7 @@ func consoleRegistry(t *testing.T) *prometheus.Registry {
 	}
 	// payscore_reconcile_total is registered by the first reconciliation
 	// (an empty database: nothing to ask WeChat Pay).
-	if _, err := a.handler.Reconcile(ctx, time.Hour); err != nil {
+	if _, err := a.services.Reconciler.Reconcile(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	return reg
