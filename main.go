@@ -52,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, args, getenv, stderr, logger)
 	case "user":
 		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "sandbox":
+		return sandboxCommand(ctx, args, getenv, stdout, stderr, logger)
 	case "demo-db":
 		return demoDB(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
@@ -71,6 +73,7 @@ const usage = `usage:
   payscore-console user passwd --username NAME            (password from stdin)
   payscore-console user disable --username NAME
   payscore-console demo-db FILE             write a demo database at the latest migration
+  payscore-console sandbox [flags]          serve only the WeChat Pay simulator, keys exported for a partner's system (flags: -h)
 
 development tools (not in this binary):
   go run ./tools/seed -n N                  fill the callback log with N synthetic notifications

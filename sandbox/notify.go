@@ -172,6 +172,7 @@ func (s *Sandbox) queueNotification(ctx context.Context, tx *sql.Tx, now time.Ti
 	if err != nil {
 		return "", err
 	}
+	a.NotifyURL = s.notifyTarget(a)
 	status, next := NotificationPending, now.Add(s.schedule[0])
 	if a.NotifyURL == "" {
 		status, next = NotificationNoURL, time.Time{}
@@ -182,6 +183,15 @@ func (s *Sandbox) queueNotification(ctx context.Context, tx *sql.Tx, now time.Ti
 		return "", err
 	}
 	return id, nil
+}
+
+// notifyTarget is where a's notifications go: Options.NotifyURL when set,
+// else the notify_url its pre-authorize named.
+func (s *Sandbox) notifyTarget(a Authorization) string {
+	if s.notifyURL != "" {
+		return s.notifyURL
+	}
+	return a.NotifyURL
 }
 
 // poke wakes Run so that a just-queued notification goes out at once.
@@ -402,7 +412,7 @@ func (s *Sandbox) SendForged(ctx context.Context, code string) (Attempt, error) 
 	if err != nil {
 		return Attempt{}, err
 	}
-	if a.NotifyURL == "" {
+	if a.NotifyURL = s.notifyTarget(a); a.NotifyURL == "" {
 		return Attempt{}, ErrNoNotifyURL
 	}
 	now := s.now()

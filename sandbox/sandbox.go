@@ -83,6 +83,17 @@ type Options struct {
 	// carry as hidden input _csrf. Echo's CSRF middleware runs before the
 	// sandbox routes and sets it.
 	CSRFToken func(c echo.Context) string
+	// NotifyURL, when set, is where every notification goes, whatever
+	// notify_url the pre-authorize call named (the standalone sandbox's
+	// SANDBOX_NOTIFY_URL: a partner's test system rarely answers at the
+	// public address its requests name). Empty: each authorization's own
+	// notify_url, as WeChat Pay does.
+	NotifyURL string
+	// FrameAncestors is the CSP frame-ancestors source list of the consent
+	// page (default "'self'": the console's landing page frames it). The
+	// standalone sandbox sets it so a partner's own landing page, on
+	// another origin, can open it.
+	FrameAncestors string
 }
 
 // Credentials is everything the console needs to be configured against the
@@ -112,6 +123,8 @@ type Sandbox struct {
 	slowDelay   time.Duration
 	log         *slog.Logger
 	csrfToken   func(c echo.Context) string
+	notifyURL   string
+	frameAnc    string
 
 	id identity
 
@@ -155,6 +168,8 @@ func New(ctx context.Context, opt Options) (*Sandbox, error) {
 		slowDelay:   opt.SlowDelay,
 		log:         opt.Logger,
 		csrfToken:   opt.CSRFToken,
+		notifyURL:   opt.NotifyURL,
+		frameAnc:    opt.FrameAncestors,
 		wake:        make(chan struct{}, 1),
 		base:        "/sandbox",
 	}
@@ -175,6 +190,9 @@ func New(ctx context.Context, opt Options) (*Sandbox, error) {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.frameAnc == "" {
+		s.frameAnc = "'self'"
 	}
 	if s.csrfToken == nil {
 		s.csrfToken = func(echo.Context) string { return "" }

@@ -27,10 +27,14 @@ var staticFS embed.FS
 //   - assets under /static/;
 //   - the control page "" (and "/") and its /control/… forms, behind
 //     requireAdmin.
+//
+// g may also be the root (Group("")), as in the standalone sandbox: the
+// WeChat Pay paths then are exactly WeChat's (/v3/…, /cgi-bin/…) and the
+// control page is "/".
 func (s *Sandbox) Mount(g *echo.Group, requireAdmin echo.MiddlewareFunc) {
 	// The group's prefix is not exported by Echo; the control page's route
 	// path is exactly it, and pages build their links from it.
-	s.base = g.GET("", s.controlGet, requireAdmin).Path
+	s.base = strings.TrimSuffix(g.GET("", s.controlGet, requireAdmin).Path, "/")
 	g.GET("/", s.controlGet, requireAdmin)
 	g.POST("/control/settings", s.controlSettings, requireAdmin)
 	g.POST("/control/faults", s.controlFaults, requireAdmin)
@@ -85,8 +89,12 @@ func render(c echo.Context, status int, comp templ.Component) error {
 // consentCSP replaces the console's policy on the consent page: it is shown
 // in an iframe of the landing page (frame-ancestors 'self') and loads only
 // its own script and style.
-const consentCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-	"form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
+// The standalone sandbox widens frame-ancestors (Options.FrameAncestors) so
+// that a partner's landing page on another origin can frame it.
+func (s *Sandbox) consentCSP() string {
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+		"form-action 'self'; frame-ancestors " + s.frameAnc + "; base-uri 'none'"
+}
 
 // consentGet is GET /payscore?apply_permissions_token=…, the simulated Pay
 // Score mini program page openBusinessView opens.
@@ -116,10 +124,15 @@ func (s *Sandbox) consentGet(c echo.Context) error {
 		v.Stage, v.SubMchID, v.ServiceID = "form", a.SubMchID, a.ServiceID
 		v.ExpiresAt = t.ExpiresAt.In(beijing).Format("2006-01-02 15:04")
 	}
-	c.Response().Header().Set("Content-Security-Policy", consentCSP)
+	c.Response().Header().Set("Content-Security-Policy", s.consentCSP())
 	// Older browsers read X-Frame-Options instead of frame-ancestors; a
-	// console-wide DENY would blank the frame.
-	c.Response().Header().Set("X-Frame-Options", "SAMEORIGIN")
+	// console-wide DENY would blank the frame. Framing by other origins
+	// (standalone) has no X-Frame-Options spelling: CSP alone says it.
+	if s.frameAnc == "'self'" {
+		c.Response().Header().Set("X-Frame-Options", "SAMEORIGIN")
+	} else {
+		c.Response().Header().Del("X-Frame-Options")
+	}
 	return render(c, status, consentPage(v))
 }
 
@@ -214,6 +227,7 @@ func (s *Sandbox) controlGet(c echo.Context) error {
 			{"mchid", cr.MchID}, {"service_id", cr.ServiceID}, {"channel_id", cr.ChannelID},
 			{"appid (also the official account)", cr.AppID}, {"merchant certificate serial", cr.CertSerial},
 			{"WeChat Pay public key id", cr.PublicKeyID}, {"notification retry schedule", scheduleText(s.schedule, s.giveUpAfter)},
+			{"notifications go to", or(s.notifyURL, "each pre-authorize's notify_url")},
 		},
 		Settings: st,
 	}
@@ -265,6 +279,13 @@ func showTime(t time.Time) string {
 	return t.In(beijing).Format("2006-01-02 15:04:05")
 }
 
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 func joinComma(s []string) string { return strings.Join(s, ", ") }
 
 func orDash(s string) string {
@@ -274,13 +295,22 @@ func orDash(s string) string {
 	return s
 }
 
+// home is the control page's path: the group's prefix, or "/" when the
+// sandbox is mounted at the root (standalone).
+func (s *Sandbox) home() string {
+	if s.base == "" {
+		return "/"
+	}
+	return s.base
+}
+
 // controlDone redirects back to the control page with a flash or an error
 // key; unexpected errors go to Echo's error handler.
 func (s *Sandbox) controlDone(c echo.Context, done string, err error) error {
 	key := ""
 	switch {
 	case err == nil:
-		return c.Redirect(http.StatusSeeOther, s.base+"?done="+done)
+		return c.Redirect(http.StatusSeeOther, s.home()+"?done="+done)
 	case errors.Is(err, ErrNotFound):
 		key = "not_found"
 	case errors.Is(err, ErrInvalidState):
@@ -290,7 +320,7 @@ func (s *Sandbox) controlDone(c echo.Context, done string, err error) error {
 	default:
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, s.base+"?err="+key)
+	return c.Redirect(http.StatusSeeOther, s.home()+"?err="+key)
 }
 
 func (s *Sandbox) controlSettings(c echo.Context) error {
@@ -305,7 +335,7 @@ func (s *Sandbox) controlFaults(c echo.Context) error {
 	kind, ok := ParseFaultKind(c.FormValue("kind"))
 	n, err := strconv.Atoi(c.FormValue("n"))
 	if !ok || err != nil || n < 1 || n > 100 {
-		return c.Redirect(http.StatusSeeOther, s.base+"?err=bad_fault")
+		return c.Redirect(http.StatusSeeOther, s.home()+"?err=bad_fault")
 	}
 	s.InjectFault(kind, n)
 	return s.controlDone(c, "faults", nil)

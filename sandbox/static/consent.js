@@ -9,7 +9,9 @@
   if (!button) return;
   button.addEventListener('click', function () {
     if (window.parent && window.parent !== window) {
-      window.parent.postMessage({ source: 'payscore-sandbox', type: 'return' }, window.location.origin);
+      // '*': the opener may be a partner's page on another origin
+      // (standalone sandbox); the message carries nothing secret.
+      window.parent.postMessage({ source: 'payscore-sandbox', type: 'return' }, '*');
     } else {
       window.history.back();
     }
