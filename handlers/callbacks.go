@@ -154,7 +154,7 @@ func (h *Handler) callbacks(c echo.Context) error {
 
 	if polling {
 		if len(ids) == 0 {
-			c.Response().Header().Add(echo.HeaderVary, "HX-Request")
+			varyHTMX(c)
 			return c.NoContent(http.StatusNoContent)
 		}
 		v.Polling = true

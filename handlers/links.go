@@ -1,19 +1,14 @@
 package handlers
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/service"
@@ -23,10 +18,6 @@ import (
 
 // linksPageSize is how many links one page of the list shows.
 const linksPageSize = 50
-
-// qrSize is the QR image's width in pixels: about 4.3 cm at 300 dpi, enough
-// for a phone to scan from a printed sheet.
-const qrSize = 512
 
 // baseURL is BASE_URL without a trailing slash.
 func (h *Handler) baseURL() string {
@@ -216,51 +207,15 @@ func (h *Handler) linkQR(c echo.Context) error {
 	return h.qrPNG(c, h.landingURL(l.Slug), "no-store") // a signed-in response
 }
 
-// qrPNG answers a QR code of content (see qrImage). A link's landing URL
+// qrPNG answers a QR code of content (see views.QRPNG). A link's landing URL
 // never changes, so the image may be cached.
 func (h *Handler) qrPNG(c echo.Context, content, cacheControl string) error {
-	b, err := qrImage(content)
+	b, err := views.QRPNG(content)
 	if err != nil {
 		return errInternal(fmt.Errorf("qr code: %w", err))
 	}
 	c.Response().Header().Set("Cache-Control", cacheControl)
 	return c.Blob(http.StatusOK, "image/png", b)
-}
-
-// qrImage draws content as a print-ready QR code: medium error correction
-// (a smudged print still scans), the library's standard 4-module quiet
-// zone, every module the same whole number of pixels (the library's own
-// scaling to an arbitrary size makes modules of uneven width), centred on a
-// white square of qrSize pixels.
-func qrImage(content string) ([]byte, error) {
-	q, err := qrcode.New(content, qrcode.Medium)
-	if err != nil {
-		return nil, err
-	}
-	bm := q.Bitmap() // modules, quiet zone included
-	n := len(bm)
-	scale := max(qrSize/n, 1)
-	size := max(qrSize, n*scale)
-	off := (size - n*scale) / 2
-	img := image.NewPaletted(image.Rect(0, 0, size, size), color.Palette{color.White, color.Black})
-	for y, row := range bm {
-		for x, dark := range row {
-			if !dark {
-				continue
-			}
-			for py := off + y*scale; py < off+(y+1)*scale; py++ {
-				for px := off + x*scale; px < off+(x+1)*scale; px++ {
-					img.SetColorIndex(px, py, 1)
-				}
-			}
-		}
-	}
-	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestCompression}
-	if err := enc.Encode(&buf, img); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // renewLink pre-authorizes an expired link's code again with the same

@@ -195,8 +195,8 @@ func requireRoles(roles []string) echo.MiddlewareFunc {
 			if id == nil {
 				if c.Request().Method == http.MethodGet {
 					target := "/login?next=" + url.QueryEscape(c.Request().URL.RequestURI())
-					if c.Request().Header.Get("HX-Request") == "true" {
-						c.Response().Header().Set("HX-Redirect", target)
+					if isHTMX(c) {
+						c.Response().Header().Set(hxRedirect, target)
 						return c.NoContent(http.StatusUnauthorized)
 					}
 					return c.Redirect(http.StatusSeeOther, target)

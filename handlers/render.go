@@ -18,7 +18,7 @@ func (h *Handler) render(c echo.Context, status int, component templ.Component) 
 	if err := component.Render(h.langContext(c), &buf); err != nil {
 		return errInternal(err)
 	}
-	c.Response().Header().Add(echo.HeaderVary, "HX-Request")
+	varyHTMX(c)
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
@@ -30,7 +30,7 @@ func (h *Handler) renderPage(c echo.Context, status int, component templ.Compone
 		if err := templ.RenderFragments(h.langContext(c), &buf, component, toAny(fragments)...); err != nil {
 			return errInternal(err)
 		}
-		c.Response().Header().Add(echo.HeaderVary, "HX-Request")
+		varyHTMX(c)
 		return c.HTMLBlob(status, buf.Bytes())
 	}
 	return h.render(c, status, component)
@@ -42,15 +42,6 @@ func toAny(s []string) []any {
 		out[i] = v
 	}
 	return out
-}
-
-// isFragment decides fragment vs full page: an htmx request that is neither
-// boosted nor a history restore.
-func isFragment(c echo.Context) bool {
-	r := c.Request()
-	return r.Header.Get("HX-Request") == "true" &&
-		r.Header.Get("HX-Boosted") != "true" &&
-		r.Header.Get("HX-History-Restore-Request") != "true"
 }
 
 // langContext is the request's context carrying the person's language.
