@@ -18,7 +18,8 @@ var importRules = map[string][]string{
 	"payscore": {"store", "handlers", "service", "sandbox", "views"},
 	"sandbox":  {"payscore", "handlers", "service", "views"},
 	"service":  {"handlers", "views", "sandbox"},
-	"handlers": {"sandbox"},
+	"handlers": {"sandbox", "wiring"},
+	"wiring":   {"handlers", "views"},
 }
 
 // TestImportRules checks every package's imports (not its tests') against

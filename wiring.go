@@ -6,10 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/payscore-console/payscore-console/sandbox"
 	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/wiring"
 )
 
 // app is the wired console: its handlers and the background work that runs
@@ -29,10 +28,12 @@ type app struct {
 	client   *payscore.Client
 }
 
-// wire builds the console for cfg. In sandbox mode the simulator is created
-// first and its credentials configure the very same client, verifier and
-// JS-SDK signing as live mode; the client reaches it over loopback at
-// selfURL (the listener), while browsers load its JS-SDK shim from BASE_URL.
+// wire builds the console for cfg: the WeChat Pay side and the services
+// through package wiring (in sandbox mode the simulator is created first and
+// its credentials configure the very same client, verifier and JS-SDK
+// signing as live mode; the client reaches it over loopback at selfURL, the
+// listener, while browsers load its JS-SDK shim from BASE_URL), then the
+// handlers.
 func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, reg *prometheus.Registry, selfURL string) (*app, error) {
 	base, _ := url.Parse(cfg.BaseURL)
 	trust, err := parseCIDRs(cfg.TrustProxy)
@@ -48,53 +49,29 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 	if err := reg.Register(db.Collector()); err != nil {
 		return nil, fmt.Errorf("database metrics: %w", err)
 	}
-	pcfg := payscore.Config{
-		MchID: cfg.WeChatPayMchID, CertSerial: cfg.WeChatPayCertSerial, PrivateKey: cfg.privateKey,
-		APIv3Key: cfg.WeChatPayAPIv3Key, PublicKey: cfg.publicKey, PublicKeyID: cfg.WeChatPayPublicKeyID,
-		PlatformCerts: cfg.platformCerts, APIBase: strings.TrimRight(cfg.WeChatPayAPIBase, "/"),
-		ServiceID: cfg.PayscoreServiceID, ChannelID: cfg.PayscoreChannelID, AppID: cfg.PayscoreAppID,
-		RequireHTTPSNotify: !cfg.Sandbox(), Registerer: reg,
-	}
-	tcfg := payscore.TicketConfig{APIBase: strings.TrimRight(cfg.WeChatAPIBase, "/"), AppID: cfg.WeChatMPAppID, Secret: cfg.WeChatMPSecret}
-	jssdkURL := cfg.WeChatJSSDKURL
-	a := &app{}
-	var csrfExempt []string
-	if cfg.Sandbox() {
-		sb, err := sandbox.New(ctx, sandbox.Options{DBPath: db.Path, Logger: logger.With("component", "sandbox"),
-			CSRFToken: func(c echo.Context) string { t, _ := c.Get("csrf").(string); return t }})
-		if err != nil {
-			return nil, err
-		}
-		cr := sb.Credentials()
-		pcfg.MchID, pcfg.CertSerial, pcfg.PrivateKey, pcfg.APIv3Key = cr.MchID, cr.CertSerial, cr.MerchantKey, cr.APIv3Key
-		pcfg.PublicKey, pcfg.PublicKeyID = cr.PublicKey, cr.PublicKeyID
-		pcfg.ServiceID, pcfg.ChannelID, pcfg.AppID = cr.ServiceID, cr.ChannelID, cr.AppID
-		pcfg.APIBase = selfURL + "/sandbox"
-		tcfg = payscore.TicketConfig{APIBase: selfURL + "/sandbox", AppID: cr.MPAppID, Secret: cr.MPSecret}
-		jssdkURL = strings.TrimRight(cfg.BaseURL, "/") + "/sandbox/jweixin.js"
-		csrfExempt = []string{"/sandbox/v3/", "/sandbox/jssdk/verify"}
-		a.sandbox = sb
-	}
-	client, err := payscore.NewClient(pcfg)
+	wp, err := wiring.NewWeChatPay(ctx, wiring.Options{
+		DB: db,
+		PayScore: payscore.Config{
+			MchID: cfg.WeChatPayMchID, CertSerial: cfg.WeChatPayCertSerial, PrivateKey: cfg.privateKey,
+			APIv3Key: cfg.WeChatPayAPIv3Key, PublicKey: cfg.publicKey, PublicKeyID: cfg.WeChatPayPublicKeyID,
+			PlatformCerts: cfg.platformCerts, APIBase: cfg.WeChatPayAPIBase,
+			ServiceID: cfg.PayscoreServiceID, ChannelID: cfg.PayscoreChannelID, AppID: cfg.PayscoreAppID,
+			RequireHTTPSNotify: !cfg.Sandbox(), Registerer: reg,
+		},
+		Tickets:  payscore.TicketConfig{APIBase: cfg.WeChatAPIBase, AppID: cfg.WeChatMPAppID, Secret: cfg.WeChatMPSecret},
+		JSSDKURL: cfg.WeChatJSSDKURL,
+		Sandbox:  cfg.Sandbox(),
+		SelfURL:  selfURL,
+		BaseURL:  cfg.BaseURL,
+		Logger:   logger,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("payscore client: %w", err)
+		return nil, err
 	}
-	verifier, err := payscore.NewNotifyVerifier(pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("notification verifier: %w", err)
-	}
-	tickets, err := payscore.NewTicketSource(tcfg)
-	if err != nil {
-		return nil, fmt.Errorf("JS-SDK tickets: %w", err)
-	}
-	a.client = client
-	a.services = service.New(service.Config{
-		Store:      db,
-		PayScore:   client,
-		Logger:     logger,
-		CodePrefix: cfg.AuthorizationCodePrefix,
-		NotifyURL:  strings.TrimRight(base.String(), "/") + "/notify/payscore",
-		Registerer: reg,
+	a := &app{sandbox: wp.Sandbox, client: wp.Client}
+	a.services = wiring.NewServices(db, wp.Client, wiring.ServiceOptions{
+		BaseURL: base.String(), CodePrefix: cfg.AuthorizationCodePrefix,
+		MchID: wp.Config.MchID, ServiceID: wp.Config.ServiceID, Logger: logger, Registerer: reg,
 	})
 	deps := handlers.Deps{
 		Services:     a.services,
@@ -104,13 +81,13 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 		Logger:       logger,
 		BaseURL:      base,
 		Sandbox:      cfg.Sandbox(),
-		CSRFExempt:   csrfExempt,
+		CSRFExempt:   wp.CSRFExempt,
 		TrustProxy:   trust,
 		MetricsToken: cfg.MetricsToken,
 		Registry:     reg,
-		Receiver:     handlers.Receiver{Parser: verifier, Store: db, MchID: pcfg.MchID, ServiceID: pcfg.ServiceID},
-		JSSDK:        tickets,
-		JSSDKURL:     jssdkURL,
+		Receiver:     handlers.Receiver{Parser: wp.Verifier},
+		JSSDK:        wp.Tickets,
+		JSSDKURL:     wp.JSSDKURL,
 	}
 	if a.sandbox != nil {
 		deps.MountSandbox = a.sandbox.Mount

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -74,9 +73,6 @@ type Handler struct {
 	// loginLimit throttles POST /login per client IP; built once so that
 	// its counts persist across requests.
 	loginLimit echo.MiddlewareFunc
-	// knownSubMchIDs remembers registered sub_mchids the receiver has seen,
-	// sparing a query per notification.
-	knownSubMchIDs sync.Map
 }
 
 // New builds the handlers.

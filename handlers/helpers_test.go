@@ -26,6 +26,7 @@ import (
 	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/wiring"
 )
 
 // testPassword is the password of every user newTestServer creates.
@@ -111,12 +112,17 @@ func withoutTrustedProxy() serverOption { return func(c *serverConfig) { c.noTru
 func withRoutes(f func(e *echo.Echo)) serverOption { return func(c *serverConfig) { c.extra = f } }
 
 // testWiring is what newTestServer builds the handlers from: their Deps,
-// and what the services are built from.
+// and what wiring.NewServices builds the services from.
 type testWiring struct {
 	Deps
 	Store      *store.DB
 	PayScore   service.PayScore
 	CodePrefix string
+	// MchID and ServiceID are ours: notifications must name both.
+	MchID, ServiceID string
+	// AdjustServices changes the services once built, before the server
+	// starts.
+	AdjustServices func(*service.Services)
 }
 
 // withDeps changes the dependencies before the services and handlers are
@@ -201,7 +207,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 		MetricsToken: testMetricsToken,
 		// Refuses every notification as unsigned; notification tests set a
 		// real parser with withDeps.
-		Receiver: Receiver{Parser: refuseUnsigned{}, Store: db},
+		Receiver: Receiver{Parser: refuseUnsigned{}},
 	}
 	if !cfg.noTrust {
 		for _, cidr := range []string{"127.0.0.0/8", "::1/128"} {
@@ -215,8 +221,14 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
-	ts.svc = service.New(service.Config{Store: deps.Store, PayScore: deps.PayScore, Now: clock.Now, Logger: deps.Logger,
-		CodePrefix: deps.CodePrefix, NotifyURL: ts.base.String() + "/notify/payscore", Registerer: deps.Registry})
+	// The services as serve builds them (wiring.NewServices), on the fake
+	// clock.
+	ts.svc = wiring.NewServices(deps.Store, deps.PayScore, wiring.ServiceOptions{BaseURL: ts.base.String(),
+		CodePrefix: deps.CodePrefix, MchID: deps.MchID, ServiceID: deps.ServiceID, Now: clock.Now, Logger: deps.Logger,
+		Registerer: deps.Registry})
+	if deps.AdjustServices != nil {
+		deps.AdjustServices(ts.svc)
+	}
 	deps.Services, deps.Logs, deps.Health = ts.svc, deps.Store, deps.Store
 	ts.h = New(deps.Deps)
 	ts.e = ts.h.Echo()

@@ -5,60 +5,18 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
 
-// minWeChatVersion is the oldest WeChat whose JSAPI has openBusinessView
-// (the spec: "要求用户微信版本>=7.0.5").
-const minWeChatVersion = "7.0.5"
-
 // jsAPIList is what the landing page's wx.config asks for.
 var jsAPIList = []string{"checkJsApi", "openBusinessView"}
-
-// wechatUA finds WeChat's version in a User-Agent, as the spec's example does.
-var wechatUA = regexp.MustCompile(`(?i)MicroMessenger/([0-9][0-9.]*)`)
-
-// slugPattern is what randomSlug makes; anything else is not looked up.
-var slugPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
-
-// wechatVersion returns the WeChat version in a User-Agent, and whether the
-// browser is WeChat's at all.
-func wechatVersion(ua string) (string, bool) {
-	m := wechatUA.FindStringSubmatch(ua)
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
-}
-
-// compareVersions compares dotted versions numerically part by part (7.0.10
-// is above 7.0.5); a missing or empty part counts as 0.
-func compareVersions(a, b string) int {
-	x, y := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < max(len(x), len(y)); i++ {
-		var p, q int
-		if i < len(x) {
-			p, _ = strconv.Atoi(x[i])
-		}
-		if i < len(y) {
-			q, _ = strconv.Atoi(y[i])
-		}
-		if p != q {
-			if p > q {
-				return 1
-			}
-			return -1
-		}
-	}
-	return 0
-}
 
 // landingCSP is the landing page's policy: the console's, plus the JS-SDK's
 // origin for scripts and our own frames (the sandbox's consent page opens in
@@ -96,19 +54,9 @@ func (h *Handler) renderLanding(c echo.Context, status int, v views.LandingView)
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// landingPaused reports whether the emergency switch is on.
-func (h *Handler) landingPaused(c echo.Context) (bool, error) {
-	p, err := h.Services.Emergency.State(c.Request().Context())
-	return p.Paused, err
-}
-
 // landingLink finds the link of the :slug parameter; ErrNotFound if none.
 func (h *Handler) landingLink(c echo.Context) (*store.Link, error) {
-	slug := c.Param("slug")
-	if !slugPattern.MatchString(slug) {
-		return nil, store.ErrNotFound
-	}
-	return h.Services.Links.BySlug(c.Request().Context(), slug)
+	return h.Services.Landing.Link(c.Request().Context(), c.Param("slug"))
 }
 
 // landing is the end user's page. Its branches, in order: paused (503),
@@ -117,36 +65,27 @@ func (h *Handler) landingLink(c echo.Context) (*store.Link, error) {
 // and WeChat ≥ 7.0.5: a wx.config signed for this exact URL (503 if the
 // ticket cannot be had). Only the last one calls into WeChat.
 func (h *Handler) landing(c echo.Context) error {
-	paused, err := h.landingPaused(c)
+	visit, err := h.Services.Landing.Visit(c.Request().Context(), c.Param("slug"))
 	if err != nil {
 		return errInternal(err)
 	}
-	if paused {
+	switch visit.Mode {
+	case service.LandingPaused:
 		return h.renderLanding(c, http.StatusServiceUnavailable, views.LandingView{Mode: views.LandingPaused})
-	}
-	l, err := h.landingLink(c)
-	if errors.Is(err, store.ErrNotFound) {
+	case service.LandingNotFound:
 		return h.renderLanding(c, http.StatusNotFound, views.LandingView{Mode: views.LandingNotFound})
-	}
-	if err != nil {
-		return errInternal(err)
-	}
-	if err := h.Services.Links.Opened(c.Request().Context(), l.ID); err != nil {
-		// Counting is a nicety: the user still gets the page.
-		h.Logger.Error("count link open", "link", l.ID, "err", err)
-	}
-	self := "/h5/" + l.Slug
-	switch {
-	case l.State == store.StateAvailable:
+	case service.LandingDone:
 		return h.renderLanding(c, http.StatusOK, views.LandingView{Mode: views.LandingDone})
-	case !h.Now().Before(l.TokenExpiresAt):
+	case service.LandingExpired:
 		return h.renderLanding(c, http.StatusGone, views.LandingView{Mode: views.LandingExpired})
 	}
-	version, inWeChat := wechatVersion(c.Request().UserAgent())
+	l := visit.Link
+	self := "/h5/" + l.Slug
+	inWeChat, supported := payscore.OpenBusinessViewSupported(c.Request().UserAgent())
 	if !inWeChat {
 		return h.renderLanding(c, http.StatusOK, views.LandingView{Mode: views.LandingOutside, QRURL: self + "/qr.png"})
 	}
-	if compareVersions(version, minWeChatVersion) < 0 {
+	if !supported {
 		return h.renderLanding(c, http.StatusOK, views.LandingView{Mode: views.LandingUpgrade})
 	}
 	if h.JSSDK == nil {

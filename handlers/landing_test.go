@@ -54,34 +54,6 @@ func withFakeWeChat(p *fakePayScore, j *fakeJSSDK) serverOption {
 	return withDeps(func(d *testWiring) { d.PayScore, d.JSSDK, d.JSSDKURL, d.CodePrefix = p, j, realJSSDK, "T" })
 }
 
-func TestCompareVersions(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"7.0.5", "7.0.5", 0},
-		{"7.0.10", "7.0.5", 1}, // numeric, not text
-		{"7.0.4", "7.0.5", -1},
-		{"8.0.1.1841", "7.0.5", 1},
-		{"7.0", "7.0.5", -1},
-		{"7.0.5.0", "7.0.5", 0},
-		{"6.7.3", "7.0.5", -1},
-		{"7.1", "7.0.5", 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.a+" vs "+tt.b, func(t *testing.T) {
-			if got := compareVersions(tt.a, tt.b); got != tt.want {
-				t.Errorf("compareVersions(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-			}
-		})
-	}
-	for ua, want := range map[string]string{uaWeChat801: "8.0.1.1841", uaWeChat7010: "7.0.10", uaWeChat704: "7.0.4", uaDesktop: ""} {
-		if got, _ := wechatVersion(ua); got != want {
-			t.Errorf("wechatVersion(…%s) = %q, want %q", ua[len(ua)-20:], got, want)
-		}
-	}
-}
-
 // landingGet loads a landing URL as a phone with that User-Agent.
 func landingGet(t *testing.T, tc *testClient, path, ua string) *response {
 	t.Helper()

@@ -23,7 +23,9 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
 
 	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/wiring"
 )
 
 // notifier plays WeChat Pay sending notifications: it encrypts payloads
@@ -62,29 +64,40 @@ func testKeys(t testing.TB) (*rsa.PrivateKey, *rsa.PrivateKey) {
 
 // newReceiverServer configures the receiver with a real verifier for the
 // notifier's keys (the test platform key); sub-merchant 1900000001 is
-// registered. wrap adjusts the receiver.
-func newReceiverServer(t testing.TB, wrap ...func(*Receiver)) (*testServer, *notifier) {
+// registered. adjust changes the notification service.
+func newReceiverServer(t testing.TB, adjust ...func(*service.Notifications)) (*testServer, *notifier) {
 	t.Helper()
 	key, _ := testKeys(t)
 	return newReceiverServerWithKey(t, key, func(d *testWiring) {
-		for _, w := range wrap {
-			w(&d.Receiver)
+		d.AdjustServices = func(s *service.Services) {
+			for _, a := range adjust {
+				a(s.Notifications)
+			}
 		}
 	})
 }
 
 // newReceiverServerWithKey is newReceiverServer with a given platform key
-// and a last change to the handlers' dependencies.
+// and a last change to the handlers' dependencies. The verifier and our
+// merchant and service ids come from wiring.NewWeChatPay in live mode, as
+// serve builds them, from a configuration with the notifier's keys.
 func newReceiverServerWithKey(t testing.TB, key *rsa.PrivateKey, deps func(*testWiring)) (*testServer, *notifier) {
 	t.Helper()
 	n := &notifier{key: key, keyID: "PUB_KEY_ID_0114232134912410000000000000", apiV3Key: "0123456789abcdef0123456789abcdef",
 		mchID: "1230000109", service: "500001"}
-	verifier, err := payscore.NewNotifyVerifier(payscore.Config{APIv3Key: n.apiV3Key, PublicKey: &key.PublicKey, PublicKeyID: n.keyID})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ts := newTestServer(t, withDeps(func(d *testWiring) {
-		d.Receiver = Receiver{Parser: verifier, Store: d.Store, MchID: n.mchID, ServiceID: n.service}
+		w, err := wiring.NewWeChatPay(context.Background(), wiring.Options{
+			DB: d.Store,
+			PayScore: payscore.Config{MchID: n.mchID, CertSerial: "TEST-MERCHANT-SERIAL", PrivateKey: key,
+				APIv3Key: n.apiV3Key, PublicKey: &key.PublicKey, PublicKeyID: n.keyID, APIBase: "https://api.mch.weixin.qq.com",
+				ServiceID: n.service, ChannelID: "test-channel", AppID: "wxd678efh567hg6787", RequireHTTPSNotify: true},
+			Tickets: payscore.TicketConfig{APIBase: "https://api.weixin.qq.com", AppID: "wxd678efh567hg6787", Secret: "test-mp-secret"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Receiver = Receiver{Parser: w.Verifier}
+		d.MchID, d.ServiceID = w.Config.MchID, w.Config.ServiceID
 		if deps != nil {
 			deps(d)
 		}
@@ -318,19 +331,19 @@ func TestNotifyRefused(t *testing.T) {
 			p["mchid"] = "1999999999"
 			b := n.envelope(t, "EV-refused", payscore.EventUserOpenService, p, n.apiV3Key)
 			return b, n.headers(t, b, n.key, n.keyID, time.Now())
-		}, http.StatusBadRequest, reasonNotOwner},
+		}, http.StatusBadRequest, service.ReasonNotOwner},
 		{"ErrOtherService", func() ([]byte, http.Header) {
 			p := n.payload(payscore.EventUserOpenService, "CODE-R", at)
 			p["service_id"] = "999"
 			b := n.envelope(t, "EV-refused", payscore.EventUserOpenService, p, n.apiV3Key)
 			return b, n.headers(t, b, n.key, n.keyID, time.Now())
-		}, http.StatusBadRequest, reasonNotOwner},
+		}, http.StatusBadRequest, service.ReasonNotOwner},
 		{"ErrUnregisteredSubMchID", func() ([]byte, http.Header) {
 			p := n.payload(payscore.EventUserOpenService, "CODE-R", at)
 			p["sub_mchid"] = "1900000099"
 			b := n.envelope(t, "EV-refused", payscore.EventUserOpenService, p, n.apiV3Key)
 			return b, n.headers(t, b, n.key, n.keyID, time.Now())
-		}, http.StatusBadRequest, reasonUnknownSubMchID},
+		}, http.StatusBadRequest, service.ReasonUnknownSubMchID},
 		{"ErrBadEventType", func() ([]byte, http.Header) {
 			b := n.envelope(t, "EV-refused", "TRANSACTION.SUCCESS", n.payload(payscore.EventUserOpenService, "CODE-R", at), n.apiV3Key)
 			return b, n.headers(t, b, n.key, n.keyID, time.Now())
@@ -390,14 +403,14 @@ func TestNotifyRefused(t *testing.T) {
 
 // failingNotifyStore fails every write, as a full disk or a read-only
 // database would.
-type failingNotifyStore struct{ NotifyStore }
+type failingNotifyStore struct{ service.NotificationStore }
 
 func (f failingNotifyStore) RecordNotification(context.Context, store.Notification) (string, error) {
 	return "", errors.New("disk I/O error")
 }
 
 func TestNotifyCommitFails(t *testing.T) {
-	_, n := newReceiverServer(t, func(r *Receiver) { r.Store = failingNotifyStore{r.Store} })
+	_, n := newReceiverServer(t, func(s *service.Notifications) { s.Store = failingNotifyStore{s.Store} })
 	body, h := n.valid(t, "EV-fail", payscore.EventUserOpenService, "CODE-F", time.Now())
 	status, resp := n.send(t, body, h)
 	if got, want := status, http.StatusInternalServerError; got != want {
@@ -473,7 +486,7 @@ func TestSandboxNotificationLoop(t *testing.T) {
 // a notification is answered 503 within the store time-out — never 204 —
 // and WeChat Pay's next delivery, once the lock is gone, is stored.
 func TestNotifyBusyDatabase(t *testing.T) {
-	ts, n := newReceiverServer(t, func(r *Receiver) { r.StoreTimeout = 300 * time.Millisecond })
+	ts, n := newReceiverServer(t, func(s *service.Notifications) { s.StoreTimeout = 300 * time.Millisecond })
 	other, err := sql.Open("sqlite3", "file:"+ts.db.Path+"?_busy_timeout=5000")
 	if err != nil {
 		t.Fatal(err)

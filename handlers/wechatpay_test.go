@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/sandbox"
+	"github.com/payscore-console/payscore-console/wiring"
 )
 
 // wechatPay is the sandbox a test server talks to, with the real client,
@@ -24,7 +23,8 @@ type wechatPay struct {
 
 // withWeChatPay mounts the sandbox on the test server and points the
 // console's PayScore client, notification receiver and JS-SDK at it over
-// loopback HTTP. The sandbox and the SDK check signatures against the real
+// loopback HTTP, built by wiring.NewWeChatPay exactly as serve builds them
+// in sandbox mode. The sandbox and the SDK check signatures against the real
 // clock, so they run on time.Now, not on the test's fake clock.
 // Notifications are delivered when the test calls wp.deliver.
 func withWeChatPay(t testing.TB, wp *wechatPay) serverOption {
@@ -35,43 +35,27 @@ func withWeChatPay(t testing.TB, wp *wechatPay) serverOption {
 			if prev != nil {
 				prev(d)
 			}
-			ctx := context.Background()
-			db := d.Store
-			sb, err := sandbox.New(ctx, sandbox.Options{DBPath: db.Path, Logger: slog.New(slog.DiscardHandler),
-				HTTPClient: &http.Client{Timeout: 5 * time.Second},
-				CSRFToken:  func(c echo.Context) string { tok, _ := c.Get("csrf").(string); return tok }})
-			if err != nil {
-				t.Fatalf("sandbox.New: %v", err)
-			}
-			t.Cleanup(func() { sb.Close() })
-			cr := sb.Credentials()
 			self := d.BaseURL.String()
-			cfg := payscore.Config{
-				MchID: cr.MchID, CertSerial: cr.CertSerial, PrivateKey: cr.MerchantKey, APIv3Key: cr.APIv3Key,
-				PublicKey: cr.PublicKey, PublicKeyID: cr.PublicKeyID, APIBase: self + "/sandbox",
-				ServiceID: cr.ServiceID, ChannelID: cr.ChannelID, AppID: cr.AppID,
+			w, err := wiring.NewWeChatPay(context.Background(), wiring.Options{
+				DB: d.Store,
 				// Short time-outs keep fault-injection tests quick.
-				AttemptTimeout: 2 * time.Second, OverallTimeout: 6 * time.Second, BaseBackoff: 10 * time.Millisecond,
-			}
-			client, err := payscore.NewClient(cfg)
+				PayScore: payscore.Config{AttemptTimeout: 2 * time.Second, OverallTimeout: 6 * time.Second, BaseBackoff: 10 * time.Millisecond},
+				Sandbox:  true, SelfURL: self, BaseURL: self,
+				Logger:            slog.New(slog.DiscardHandler),
+				SandboxHTTPClient: &http.Client{Timeout: 5 * time.Second},
+			})
 			if err != nil {
-				t.Fatalf("payscore.NewClient: %v", err)
+				t.Fatalf("wiring.NewWeChatPay: %v", err)
 			}
-			verifier, err := payscore.NewNotifyVerifier(cfg)
-			if err != nil {
-				t.Fatalf("payscore.NewNotifyVerifier: %v", err)
-			}
-			tickets, err := payscore.NewTicketSource(payscore.TicketConfig{APIBase: self + "/sandbox", AppID: cr.MPAppID, Secret: cr.MPSecret})
-			if err != nil {
-				t.Fatalf("payscore.NewTicketSource: %v", err)
-			}
-			*wp = wechatPay{sb: sb, client: client, creds: cr}
-			d.PayScore = client
-			d.JSSDK = tickets
-			d.JSSDKURL = self + "/sandbox/jweixin.js"
-			d.Receiver = Receiver{Parser: verifier, Store: db, MchID: cr.MchID, ServiceID: cr.ServiceID}
-			d.MountSandbox = sb.Mount
-			d.CSRFExempt = append(d.CSRFExempt, "/sandbox/v3/", "/sandbox/jssdk/verify")
+			t.Cleanup(func() { w.Sandbox.Close() })
+			*wp = wechatPay{sb: w.Sandbox, client: w.Client, creds: w.Sandbox.Credentials()}
+			d.PayScore = w.Client
+			d.JSSDK = w.Tickets
+			d.JSSDKURL = w.JSSDKURL
+			d.Receiver = Receiver{Parser: w.Verifier}
+			d.MchID, d.ServiceID = w.Config.MchID, w.Config.ServiceID
+			d.MountSandbox = w.Sandbox.Mount
+			d.CSRFExempt = append(d.CSRFExempt, w.CSRFExempt...)
 			if d.CodePrefix == "" {
 				d.CodePrefix = "T"
 			}

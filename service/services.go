@@ -18,6 +18,8 @@ type Store interface {
 	UserStore
 	SubMerchantStore
 	EmergencyStore
+	NotificationStore
+	LandingStore
 }
 
 // PayScore is the WeChat Pay Score API (payscore.Client).
@@ -38,6 +40,9 @@ type Config struct {
 	NotifyURL string
 	// Registerer receives the services' metrics.
 	Registerer prometheus.Registerer
+	// MchID and ServiceID are ours (WECHATPAY_MCHID, PAYSCORE_SERVICE_ID):
+	// notifications must name both.
+	MchID, ServiceID string
 }
 
 // Services are the console's services, built over one store and client.
@@ -50,6 +55,10 @@ type Services struct {
 	Users        *Users
 	SubMerchants *SubMerchants
 	Emergency    *Emergency
+	// Notifications receives WeChat Pay's verified notifications.
+	Notifications *Notifications
+	// Landing decides what the end user's landing page shows.
+	Landing *Landing
 }
 
 // New builds every service from cfg.
@@ -72,6 +81,9 @@ func New(cfg Config) *Services {
 		Users:        &Users{Store: cfg.Store, Now: now, Logger: logger},
 		SubMerchants: &SubMerchants{Store: cfg.Store, Now: now, Logger: logger},
 		Emergency:    &Emergency{Store: cfg.Store, Now: now, Logger: logger},
+		Notifications: &Notifications{Store: cfg.Store, MchID: cfg.MchID, ServiceID: cfg.ServiceID,
+			Logger: logger},
+		Landing: &Landing{Store: cfg.Store, Now: now, Logger: logger},
 	}
 	s.Reconciler = &Reconciler{Store: cfg.Store, PayScore: term, Terminations: s.Terminations,
 		Now: now, Logger: logger, Registerer: cfg.Registerer}
