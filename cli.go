@@ -11,7 +11,8 @@ import (
 	"github.com/payscore-console/payscore-console/store"
 )
 
-// userCommand manages users from the command line: add, passwd, disable.
+// userCommand manages users from the command line: add, passwd, disable,
+// reset-mfa.
 func userCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
@@ -90,6 +91,19 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 			return exitFail
 		}
 		fmt.Fprintf(stdout, "%s: %s done; their sessions have ended\n", *username, sub)
+	case "reset-mfa":
+		u, err := db.UserByUsername(ctx, *username)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFail
+		}
+		// Audited auth.mfa_reset in the same transaction as the reset.
+		mfa := &service.MFA{Store: db}
+		if _, err := mfa.Reset(ctx, service.Actor{Username: "cli"}, u.ID); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFail
+		}
+		fmt.Fprintf(stdout, "%s: two-factor removed; their sessions have ended; they enrol again at the next sign-in\n", *username)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return exitConfig

@@ -49,9 +49,11 @@ type Config struct {
 	AuthorizationCodePrefix string
 	ReconcileEvery          string
 	ReconcileMaxAge         string
+	MFARequiredRoles        string
 
 	// Parsed by Validate.
 	reconcileEvery, reconcileMaxAge time.Duration
+	mfaRoles                        []string
 	// Parsed in live mode by Validate.
 	privateKey    *rsa.PrivateKey
 	publicKey     *rsa.PublicKey
@@ -102,6 +104,7 @@ func (c *Config) settings() []setting {
 		{"AUTHORIZATION_CODE_PREFIX", &c.AuthorizationCodePrefix, "PSC", "prefix of generated authorization codes", false},
 		{"RECONCILE_EVERY", &c.ReconcileEvery, "5m", "how often to query authorizations whose notification may be lost", false},
 		{"RECONCILE_MAX_AGE", &c.ReconcileMaxAge, "24h", "re-query an authorization whose state is older than this", false},
+		{"MFA_REQUIRED_ROLES", &c.MFARequiredRoles, "", "comma-separated roles that must sign in with two-factor (TOTP); none for no role (default: admin,support live, none in the sandbox)", false},
 	}
 }
 
@@ -245,6 +248,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q is not a duration of at least 1s (e.g. 5m, 24h)", d.env, d.v))
 		}
 		*d.out = dur
+	}
+	if err := c.parseMFARoles(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < 10 {
 		errs = append(errs, errors.New("ADMIN_PASSWORD: must be at least 10 characters"))

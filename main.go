@@ -71,6 +71,7 @@ const usage = `usage:
   payscore-console [serve] [flags]          run the console (flags: -h lists them)
   payscore-console user add --username NAME --role ROLE   (password from stdin)
   payscore-console user passwd --username NAME            (password from stdin)
+  payscore-console user reset-mfa --username NAME         (removes two-factor; they enrol again)
   payscore-console user disable --username NAME
   payscore-console demo-db FILE             write a demo database at the latest migration
   payscore-console sandbox [flags]          serve only the WeChat Pay simulator, keys exported for a partner's system (flags: -h)

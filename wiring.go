@@ -72,6 +72,8 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 	a.services = wiring.NewServices(db, wp.Client, wiring.ServiceOptions{
 		BaseURL: base.String(), CodePrefix: cfg.AuthorizationCodePrefix,
 		MchID: wp.Config.MchID, ServiceID: wp.Config.ServiceID, Logger: logger, Registerer: reg,
+		// TOTP secrets are sealed under a key derived from the session key.
+		SessionKey: key, MFARequiredRoles: cfg.MFARoles(),
 	})
 	deps := handlers.Deps{
 		Services:     a.services,

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/payscore-console/payscore-console/service"
+	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
 
@@ -38,6 +39,9 @@ func (h *Handler) loginPage(c echo.Context) error {
 		// Signed out: the session that could carry a flash is gone.
 		p.Flashes = append(p.Flashes, views.Flash{Kind: "info", Text: views.T(ctx, "logout.done")})
 	}
+	if c.QueryParam("changed") != "" {
+		p.Flashes = append(p.Flashes, views.Flash{Kind: "success", Text: views.T(ctx, "account.password.changed")})
+	}
 	return h.render(c, http.StatusOK, views.LoginPage(p, form))
 }
 
@@ -65,8 +69,18 @@ func (h *Handler) login(c echo.Context) error {
 	case err != nil:
 		return errInternal(err)
 	}
-	// A new session, with a new id, replaces whatever the browser had
-	// (session fixation).
+	if user.MFA {
+		// No session yet: the password is held as a pending first factor
+		// in a short-lived sealed cookie until the code is right.
+		return h.beginSecondStep(c, user, form.Next)
+	}
+	return h.startSession(c, user, form.Next)
+}
+
+// startSession signs user in: a new session, with a new id, replaces
+// whatever the browser had (session fixation). A person whose role needs
+// two-factor and who has none goes to enrol first.
+func (h *Handler) startSession(c echo.Context, user *store.User, next string) error {
 	if id := currentIdentity(c); id != nil {
 		id.Session.Options.MaxAge = -1
 		_ = id.Session.Save(c.Request(), c.Response())
@@ -77,10 +91,14 @@ func (h *Handler) login(c echo.Context) error {
 	sess.IsNew = true
 	sess.Values[valUserID] = user.ID
 	sess.Values[valIP] = c.RealIP()
+	sess.Values[valUA] = truncateRunes(c.Request().UserAgent(), maxUserAgent)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return errInternal(err)
 	}
-	return c.Redirect(http.StatusSeeOther, form.Next)
+	if h.mustEnrol(user) {
+		return c.Redirect(http.StatusSeeOther, "/account")
+	}
+	return c.Redirect(http.StatusSeeOther, next)
 }
 
 func (h *Handler) logout(c echo.Context) error {

@@ -123,6 +123,8 @@ type testWiring struct {
 	// AdjustServices changes the services once built, before the server
 	// starts.
 	AdjustServices func(*service.Services)
+	// MFARequiredRoles must sign in with two-factor (none by default).
+	MFARequiredRoles []string
 }
 
 // withDeps changes the dependencies before the services and handlers are
@@ -225,7 +227,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	// clock.
 	ts.svc = wiring.NewServices(deps.Store, deps.PayScore, wiring.ServiceOptions{BaseURL: ts.base.String(),
 		CodePrefix: deps.CodePrefix, MchID: deps.MchID, ServiceID: deps.ServiceID, Now: clock.Now, Logger: deps.Logger,
-		Registerer: deps.Registry})
+		Registerer: deps.Registry, SessionKey: cfg.sessionKey, MFARequiredRoles: deps.MFARequiredRoles})
 	if deps.AdjustServices != nil {
 		deps.AdjustServices(ts.svc)
 	}

@@ -173,6 +173,14 @@ func (h *Handler) loadIdentity(next echo.HandlerFunc) echo.HandlerFunc {
 		// What a signed-in person sees (tokens on link pages, openids on
 		// callback pages) stays out of every cache.
 		c.Response().Header().Set("Cache-Control", "no-store")
+		if h.mustEnrol(user) && !enrolmentAllowed(c.Request().URL.Path) {
+			// MFA_REQUIRED_ROLES: nothing else until two-factor is set up.
+			if c.Request().Header.Get("HX-Request") == "true" {
+				c.Response().Header().Set("HX-Redirect", "/account")
+				return c.NoContent(http.StatusUnauthorized)
+			}
+			return c.Redirect(http.StatusSeeOther, "/account")
+		}
 		return next(c)
 	}
 }

@@ -57,6 +57,9 @@ func walkTable(ts *testServer) []walkRow {
 	return []walkRow{
 		{method: "GET", route: "/login", want: walkSignedIn(http.StatusOK, http.StatusSeeOther)},
 		{method: "POST", route: "/login", form: url.Values{"username": {""}}, want: walkEveryone(http.StatusUnprocessableEntity)},
+		// No password was given first: back to /login, and a code alone is refused.
+		{method: "GET", route: "/login/code", want: walkEveryone(http.StatusSeeOther)},
+		{method: "POST", route: "/login/code", form: url.Values{"code": {"123456"}}, want: walkEveryone(http.StatusUnprocessableEntity)},
 		{method: "POST", route: "/logout", want: walkEveryone(http.StatusSeeOther), ends: true},
 		{method: "POST", route: "/lang", form: url.Values{"lang": {"zh"}}, want: walkEveryone(http.StatusSeeOther)},
 		{method: "GET", route: "/", want: walkSignedIn(http.StatusSeeOther, http.StatusOK)},
@@ -86,6 +89,17 @@ func walkTable(ts *testServer) []walkRow {
 		{method: "POST", route: "/users", form: url.Values{"username": {"x"}}, want: walkOnly(http.StatusUnauthorized, http.StatusUnprocessableEntity, store.RoleAdmin)},
 		// No action: refused as a bad request after the role check, nothing changes.
 		{method: "POST", route: "/users/:id", path: viewer, want: walkOnly(http.StatusUnauthorized, http.StatusBadRequest, store.RoleAdmin)},
+		{method: "POST", route: "/users/:id/mfa-reset", path: "/users/999/mfa-reset", want: walkOnly(http.StatusUnauthorized, http.StatusNotFound, store.RoleAdmin)},
+		{method: "POST", route: "/users/:id/sessions/:sid/revoke", path: "/users/999/sessions/999/revoke", want: walkOnly(http.StatusUnauthorized, http.StatusNotFound, store.RoleAdmin)},
+		{method: "POST", route: "/users/:id/sessions/revoke-all", path: "/users/999/sessions/revoke-all", want: walkOnly(http.StatusUnauthorized, http.StatusNotFound, store.RoleAdmin)},
+		{method: "GET", route: "/account", want: walkSignedIn(http.StatusSeeOther, http.StatusOK)},
+		// No current password: refused, nothing changes.
+		{method: "POST", route: "/account/password", want: walkSignedIn(http.StatusUnauthorized, http.StatusUnprocessableEntity)},
+		// Nothing to confirm yet.
+		{method: "POST", route: "/account/mfa", form: url.Values{"code": {"123456"}}, want: walkSignedIn(http.StatusUnauthorized, http.StatusConflict)},
+		{method: "POST", route: "/account/mfa/start", want: walkSignedIn(http.StatusUnauthorized, http.StatusSeeOther)},
+		{method: "POST", route: "/account/sessions/:sid/revoke", path: "/account/sessions/999999/revoke", want: walkSignedIn(http.StatusUnauthorized, http.StatusNotFound)},
+		{method: "POST", route: "/account/sessions/revoke-others", want: walkSignedIn(http.StatusUnauthorized, http.StatusSeeOther)},
 		// Server to server: no session, no CSRF token; unsigned → 401 for all.
 		{method: "POST", route: "/notify/payscore", want: walkEveryone(http.StatusUnauthorized)},
 		{method: "GET", route: "/healthz", want: walkEveryone(http.StatusOK)},

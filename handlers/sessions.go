@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 )
 
@@ -39,8 +40,12 @@ type SessionDB interface {
 // 256-bit id, signed with the session key; everything else lives in the
 // sessions table, so a session can be revoked (logout, disabled user).
 type SessionStore struct {
-	db      SessionDB
-	codec   securecookie.Codec
+	db    SessionDB
+	codec securecookie.Codec
+	// sealer encrypts and signs short-lived values the browser carries for
+	// the server (the pending first sign-in factor, a form held across a
+	// step-up), under keys derived from the session key.
+	sealer  *securecookie.SecureCookie
 	name    string
 	options sessions.Options
 	now     func() time.Time
@@ -53,6 +58,7 @@ const (
 	valIP       = "_ip"
 	valTouched  = "_touched"
 	valCreated  = "_created"
+	valUA       = "_ua"
 	sessionName = "session"
 )
 
@@ -65,14 +71,28 @@ func NewSessionStore(db SessionDB, key []byte, secure bool, now func() time.Time
 	if secure {
 		name = "__Host-" + sessionName
 	}
+	sealer := securecookie.New(service.DeriveKey(key, "sealed values mac v1"), service.DeriveKey(key, "sealed values enc v1"))
+	// Each sealed value carries its own time, checked against the
+	// console's clock by whoever opens it; forms may be long.
+	sealer.MaxAge(0)
+	sealer.MaxLength(1 << 20)
 	return &SessionStore{
-		db:    db,
-		codec: codec,
-		name:  name,
-		now:   now,
+		db:     db,
+		codec:  codec,
+		sealer: sealer,
+		name:   name,
+		now:    now,
 		// gorilla's defaults (30 days, no HttpOnly, no SameSite) are overridden.
 		options: sessions.Options{Path: "/", MaxAge: 0, Secure: secure, HttpOnly: true, SameSite: http.SameSiteLaxMode},
 	}
+}
+
+// Seal encrypts and signs v under name (which binds it to one use).
+func (s *SessionStore) Seal(name string, v any) (string, error) { return s.sealer.Encode(name, v) }
+
+// Unseal opens a value Seal made under name; anything else is an error.
+func (s *SessionStore) Unseal(name, value string, v any) error {
+	return s.sealer.Decode(name, value, v)
 }
 
 // Name is the cookie name.
@@ -152,7 +172,8 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 			return err
 		}
 		ip, _ := sess.Values[valIP].(string)
-		if err := s.db.CreateSession(ctx, store.Session{IDHash: hashID(id), UserID: uid, Values: values, IP: ip}); err != nil {
+		ua, _ := sess.Values[valUA].(string)
+		if err := s.db.CreateSession(ctx, store.Session{IDHash: hashID(id), UserID: uid, Values: values, IP: ip, UserAgent: ua}); err != nil {
 			return err
 		}
 		sess.ID = id

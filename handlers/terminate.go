@@ -19,8 +19,9 @@ import (
 var commonReasons = []string{"用户申请解除", "商户停止服务", "重复授权", "风险控制"}
 
 // terminateAuthorization is POST /authorizations/:code/terminate. Without
-// confirm=1 it checks the reason and shows the confirm step (asking for the
-// password when the sign-in is older than ReauthAfter); with it, it records
+// confirm=1 it checks the reason and shows the confirm step (asking for a
+// fresh TOTP code, or the password without two-factor, when the last
+// authentication is older than ReauthAfter: see stepup.go); with it, it records
 // the request as pending, calls WeChat Pay once, records the outcome, queries
 // the new state and goes back to the look-up.
 func (h *Handler) terminateAuthorization(c echo.Context) error {
@@ -58,12 +59,16 @@ func (h *Handler) terminateAuthorization(c echo.Context) error {
 		return render(http.StatusUnprocessableEntity)
 	}
 	v.Step = views.TerminateStepConfirm
-	v.NeedPassword = h.needsReauth(c)
+	if h.needsReauth(c) {
+		// The step-up: a fresh TOTP code with two-factor, else the password.
+		v.NeedCode = currentIdentity(c).User.MFA
+		v.NeedPassword = !v.NeedCode
+	}
 	if c.FormValue("confirm") != "1" {
 		return render(http.StatusOK)
 	}
-	if v.NeedPassword {
-		ok, ended, err := h.reauthenticate(c, code, c.FormValue("password"))
+	if v.NeedPassword || v.NeedCode {
+		ok, ended, err := h.checkStepUp(c, service.AuditTerminateReauth, code)
 		if err != nil {
 			return err
 		}
@@ -71,11 +76,14 @@ func (h *Handler) terminateAuthorization(c echo.Context) error {
 			return c.Redirect(http.StatusSeeOther, "/login")
 		}
 		if !ok {
-			key := "support.err.password"
-			if c.FormValue("password") == "" {
-				key = "support.err.password.required"
+			field, key := "password", "support.err.password"
+			if v.NeedCode {
+				field, key = "code", "stepup.err.code"
 			}
-			v.Form.Errors["password"] = views.T(ctx, key)
+			if c.FormValue(field) == "" {
+				key = "support.err." + field + ".required"
+			}
+			v.Form.Errors[field] = views.T(ctx, key)
 			return render(http.StatusUnprocessableEntity)
 		}
 	}
@@ -98,31 +106,6 @@ func reasonError(reason string) string {
 		return "support.err.reason.invalid"
 	}
 	return ""
-}
-
-// needsReauth reports whether the person gave their password longer ago
-// than service.ReauthAfter.
-func (h *Handler) needsReauth(c echo.Context) bool {
-	id := currentIdentity(c)
-	authAt, _ := id.Session.Values[valAuthAt].(time.Time)
-	return authAt.IsZero() || h.Now().Sub(authAt) > service.ReauthAfter
-}
-
-// reauthenticate checks the password given at the confirm step. A wrong
-// one is refused and audited; too many end the session (ended).
-func (h *Handler) reauthenticate(c echo.Context, code, password string) (ok, ended bool, err error) {
-	id := currentIdentity(c)
-	ok, ended, err = h.Services.Auth.Reauthenticate(c.Request().Context(), actor(c), id.User, hashID(id.Session.ID), code, password)
-	if err != nil {
-		return false, false, errInternal(err)
-	}
-	if ended {
-		id.Session.Options.MaxAge = -1
-		if err := id.Session.Save(c.Request(), c.Response()); err != nil {
-			return false, false, errInternal(err)
-		}
-	}
-	return ok, ended, nil
 }
 
 // runTermination runs the termination saga (service.Terminations) and shows

@@ -23,8 +23,17 @@ func (h *Handler) renderUsers(c echo.Context, status int, form views.UserForm) e
 		return errInternal(err)
 	}
 	v := views.UsersView{Roles: store.Roles, Form: form, Me: currentIdentity(c).User.Username}
+	all, err := h.Services.Sessions.Of(c.Request().Context(), 0)
+	if err != nil {
+		return errInternal(err)
+	}
+	byUser := map[int64][]views.SessionRow{}
+	for _, s := range sessionRows(all, hashID(currentIdentity(c).Session.ID)) {
+		byUser[s.UserID] = append(byUser[s.UserID], s)
+	}
 	for _, u := range users {
-		v.Users = append(v.Users, views.UserRow{ID: u.ID, Username: u.Username, Role: u.Role, Disabled: u.Disabled, Created: u.CreatedAt})
+		v.Users = append(v.Users, views.UserRow{ID: u.ID, Username: u.Username, Role: u.Role, Disabled: u.Disabled, Created: u.CreatedAt,
+			MFA: u.MFA, Sessions: byUser[u.ID]})
 	}
 	return h.render(c, status, views.UsersPage(h.page(c, views.T(ctx, "users.title")), v))
 }

@@ -62,7 +62,9 @@ type Auth struct {
 
 // SignIn checks username and password from ip. Unknown user and wrong
 // password answer alike (ErrSignInFailed, same argon2id work); a locked
-// username is a *LockedError. Both come as Forbidden.
+// username is a *LockedError. Both come as Forbidden. For a user with
+// two-factor (User.MFA) the password is only the first step: the sign-in
+// is complete after MFA.SecondFactor.
 func (s *Auth) SignIn(ctx context.Context, username, password, ip string) (*store.User, error) {
 	log := loggerOr(s.Logger)
 	// The attempt is counted before the password is checked, in the same
@@ -98,6 +100,13 @@ func (s *Auth) SignIn(ctx context.Context, username, password, ip string) (*stor
 		}
 		return nil, newError(Forbidden, "login.failed", ErrSignInFailed)
 	}
+	if user.MFA {
+		// Half-way: the count is cleared only by the second step's right
+		// code (MFA.SecondFactor), so that knowing the password does not
+		// buy unlimited guesses at the code.
+		log.Info("password accepted, second step next", "username", username, "ip", ip)
+		return user, nil
+	}
 	if err := s.Store.LoginSuccess(ctx, username); err != nil {
 		return nil, err
 	}
@@ -108,41 +117,4 @@ func (s *Auth) SignIn(ctx context.Context, username, password, ip string) (*stor
 // User is the signed-in person's account, for each request.
 func (s *Auth) User(ctx context.Context, id int64) (*store.User, error) {
 	return s.Store.UserByID(ctx, id)
-}
-
-// Reauthenticate checks the password user gives again before terminating
-// code, in the session whose id hashes to sessionHash. A right one renews
-// the session's sign-in time; a wrong one is refused and audited, and too
-// many within ReauthAfter mean the session must end (ended). An empty
-// password is asked again; nothing was guessed.
-func (s *Auth) Reauthenticate(ctx context.Context, actor Actor, user *store.User, sessionHash, code, password string) (ok, ended bool, err error) {
-	if password == "" {
-		return false, false, nil
-	}
-	log := loggerOr(s.Logger)
-	ok, err = CheckPassword(user.PasswordHash, password)
-	if err != nil {
-		return false, false, err
-	}
-	if ok {
-		if err := s.Store.ReauthSession(ctx, sessionHash); err != nil {
-			return false, false, err
-		}
-		log.Info("re-authenticated", "username", user.Username, "ip", actor.IP)
-		return true, false, nil
-	}
-	log.Warn("re-authentication failed", "username", user.Username, "ip", actor.IP)
-	if err := s.Store.Audit(ctx, actor.entry(store.AuditEntry{Action: AuditTerminateReauth, Target: code, Result: "failed"})); err != nil {
-		log.Error("audit failed", "action", AuditTerminateReauth, "err", err)
-	}
-	recent, err := s.Store.AuditLog(ctx, store.AuditFilter{Username: user.Username, Action: AuditTerminateReauth,
-		From: nowOr(s.Now).Add(-ReauthAfter), Limit: MaxReauthFailures})
-	if err != nil {
-		return false, false, err
-	}
-	if len(recent) >= MaxReauthFailures {
-		log.Warn("re-authentication: too many failures, session ended", "username", user.Username)
-		return false, true, nil
-	}
-	return false, false, nil
 }

@@ -20,6 +20,8 @@ type Store interface {
 	EmergencyStore
 	NotificationStore
 	LandingStore
+	MFAStore
+	SessionStore
 }
 
 // PayScore is the WeChat Pay Score API (payscore.Client).
@@ -43,6 +45,13 @@ type Config struct {
 	// MchID and ServiceID are ours (WECHATPAY_MCHID, PAYSCORE_SERVICE_ID):
 	// notifications must name both.
 	MchID, ServiceID string
+	// SessionKey (SESSION_KEY) keys the sealing of TOTP secrets.
+	SessionKey []byte
+	// MFAIssuer names the console in authenticator apps (default
+	// DefaultIssuer).
+	MFAIssuer string
+	// MFARequiredRoles must sign in with two-factor (MFA_REQUIRED_ROLES).
+	MFARequiredRoles []string
 }
 
 // Services are the console's services, built over one store and client.
@@ -58,7 +67,9 @@ type Services struct {
 	// Notifications receives WeChat Pay's verified notifications.
 	Notifications *Notifications
 	// Landing decides what the end user's landing page shows.
-	Landing *Landing
+	Landing  *Landing
+	MFA      *MFA
+	Sessions *Sessions
 }
 
 // New builds every service from cfg.
@@ -84,6 +95,9 @@ func New(cfg Config) *Services {
 		Notifications: &Notifications{Store: cfg.Store, MchID: cfg.MchID, ServiceID: cfg.ServiceID,
 			Logger: logger},
 		Landing: &Landing{Store: cfg.Store, Now: now, Logger: logger},
+		MFA: &MFA{Store: cfg.Store, Key: DeriveKey(cfg.SessionKey, "totp secrets v1"), Issuer: cfg.MFAIssuer,
+			RequiredRoles: cfg.MFARequiredRoles, Now: now, Logger: logger},
+		Sessions: &Sessions{Store: cfg.Store, Now: now, Logger: logger},
 	}
 	s.Reconciler = &Reconciler{Store: cfg.Store, PayScore: term, Terminations: s.Terminations,
 		Now: now, Logger: logger, Registerer: cfg.Registerer}

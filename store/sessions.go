@@ -15,15 +15,20 @@ type Session struct {
 	Values     string // JSON of the session's own values (flash messages, language)
 	CreatedAt  time.Time
 	LastSeenAt time.Time
-	AuthAt     time.Time // when the password was last given
+	AuthAt     time.Time // when the person last authenticated (sign-in or step-up)
 	IP         string
+	// UserAgent is the browser the session was started from.
+	UserAgent string
+	// ID is the row's number: what the session list names a session by
+	// (never the cookie id nor its hash).
+	ID int64
 }
 
 // CreateSession stores a new session.
 func (db *DB) CreateSession(ctx context.Context, s Session) error {
 	return db.update(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, values_json, created_at, last_seen_at, auth_at, ip) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			s.IDHash, s.UserID, s.Values, fmtTime(tx.now), fmtTime(tx.now), fmtTime(tx.now), s.IP)
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, values_json, created_at, last_seen_at, auth_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			s.IDHash, s.UserID, s.Values, fmtTime(tx.now), fmtTime(tx.now), fmtTime(tx.now), s.IP, s.UserAgent)
 		if err != nil {
 			return fmt.Errorf("store: create session: %w", err)
 		}
@@ -34,8 +39,8 @@ func (db *DB) CreateSession(ctx context.Context, s Session) error {
 // SessionByHash finds a session.
 func (db *DB) SessionByHash(ctx context.Context, idHash string) (*Session, error) {
 	var s Session
-	err := db.read.QueryRowContext(ctx, `SELECT id_hash, user_id, values_json, created_at, last_seen_at, auth_at, ip FROM sessions WHERE id_hash = ?`, idHash).
-		Scan(&s.IDHash, &s.UserID, &s.Values, timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, timeCol{&s.AuthAt}, &s.IP)
+	err := db.read.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id_hash = ?`, idHash).
+		Scan(s.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: find session: %w", ErrNotFound)
 	}
@@ -56,7 +61,7 @@ func (db *DB) TouchSession(ctx context.Context, idHash, values string) error {
 	})
 }
 
-// ReauthSession records that the person gave their password again.
+// ReauthSession records that the person authenticated again (step-up).
 func (db *DB) ReauthSession(ctx context.Context, idHash string) error {
 	return db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE sessions SET auth_at = ?, last_seen_at = ? WHERE id_hash = ?`, fmtTime(tx.now), fmtTime(tx.now), idHash)

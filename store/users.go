@@ -29,13 +29,16 @@ type User struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// MFA is true once the user has confirmed a TOTP enrolment.
+	MFA bool
 }
 
-const userColumns = `id, username, password_hash, role, disabled, created_at, updated_at`
+const userColumns = `id, username, password_hash, role, disabled, created_at, updated_at,
+	EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id AND m.enabled_at IS NOT NULL)`
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}, &u.MFA); err != nil {
 		return nil, err
 	}
 	return &u, nil

@@ -61,6 +61,8 @@ type UserRow struct {
 	Role     string
 	Disabled bool
 	Created  time.Time
+	MFA      bool // two-factor enrolled
+	Sessions []SessionRow
 }
 
 // UserForm is the add-user form with its values and errors.

@@ -155,6 +155,9 @@ type TerminateView struct {
 	// NeedPassword asks for the password again: the person signed in too
 	// long ago for a sensitive action.
 	NeedPassword bool
+	// NeedCode asks for a fresh TOTP code instead: the person has
+	// two-factor.
+	NeedCode bool
 	// Upstream is why WeChat Pay did not terminate; nil when unknown.
 	Upstream *UpstreamError
 	// Outcome is the termination's recorded status: failed or pending.

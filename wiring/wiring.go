@@ -140,6 +140,10 @@ type ServiceOptions struct {
 	Now              func() time.Time // nil: time.Now
 	Logger           *slog.Logger
 	Registerer       prometheus.Registerer
+	// SessionKey (SESSION_KEY) keys the sealing of TOTP secrets.
+	SessionKey []byte
+	// MFARequiredRoles must sign in with two-factor (MFA_REQUIRED_ROLES).
+	MFARequiredRoles []string
 }
 
 // NewServices builds the services over db and pay (the WeChatPay's Client;
@@ -155,5 +159,8 @@ func NewServices(db *store.DB, pay service.PayScore, o ServiceOptions) *service.
 		Registerer: o.Registerer,
 		MchID:      o.MchID,
 		ServiceID:  o.ServiceID,
+		SessionKey: o.SessionKey,
+		// MFARequiredRoles must sign in with two-factor.
+		MFARequiredRoles: o.MFARequiredRoles,
 	})
 }
