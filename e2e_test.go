@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/payscore-console/payscore-console/views"
 )
@@ -23,9 +25,11 @@ import (
 // terminate action, the admin terminates with a Chinese reason, the audit
 // log says who, when and why. Then: an old WeChat gets the upgrade prompt
 // and no invoke, a desktop browser gets "open in WeChat" with a QR code, the
-// emergency switch pauses and restores the landing page, and the English
-// switch works. Every screen is saved as a PNG under test-artifacts/e2e;
-// with E2E_SCREENSHOTS=docs/screenshots the README's screenshots are written
+// emergency switch pauses and restores the landing page, the admin sets up
+// two-factor (QR code, a code computed in the test, recovery codes) and signs
+// in again through the second step, and the English switch works. Every
+// screen is saved as a PNG under test-artifacts/e2e; with
+// E2E_SCREENSHOTS=docs/screenshots the README's screenshots are written
 // too. Any JavaScript exception, console error or CSP violation fails it.
 func TestE2EJourney(t *testing.T) {
 	e := startE2E(t)
@@ -424,6 +428,71 @@ func TestE2EJourney(t *testing.T) {
 		}
 		admin.clean(t)
 		outside.clean(t)
+	})
+
+	step("TwoFactor", func(t *testing.T) {
+		// Enrolment on /account: the URI as text and as a QR code, a code
+		// computed here from the secret, the recovery codes shown once.
+		admin.navigate(t, e.base+"/account")
+		if st := admin.submit(t, tid("mfa-start")); st != http.StatusOK {
+			t.Fatalf("after starting enrolment: status %d", st)
+		}
+		admin.do(t, chromedp.WaitVisible(chromedp.CSS(tid("mfa-qr"))))
+		uri, secret := admin.text(t, tid("mfa-uri")), admin.text(t, tid("mfa-secret"))
+		if !strings.HasPrefix(uri, "otpauth://totp/payscore-console:admin?") {
+			t.Fatalf("URI = %q", uri)
+		}
+		src := get(t, admin, chromedp.AttributeValue(chromedp.CSS(tid("mfa-qr")), "src"))
+		png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(src.Value, "data:image/png;base64,"))
+		if err != nil {
+			t.Fatalf("QR src: %v", err)
+		}
+		if got := decodeQRPNG(t, png); got != uri {
+			t.Errorf("QR decodes to %q, want the URI %q", got, uri)
+		}
+		e.shot(t, admin, "mfa-enrol", "mfa-enrol")
+		code, err := totp.GenerateCode(secret, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin.fill(t, "#mfa-code", code)
+		if st := admin.submit(t, tid("mfa-confirm")); st != http.StatusOK {
+			t.Fatalf("after confirming: status %d", st)
+		}
+		if n := admin.count(t, tid("recovery-code")); n != 10 {
+			t.Errorf("%d recovery codes shown, want 10", n)
+		}
+		e.shot(t, admin, "mfa-recovery", "")
+
+		// Sign out, sign in again: the password, then the second step.
+		admin.submit(t, tid("logout"))
+		admin.waitFor(t, "the sign-in form", `location.pathname === '/login' && !!document.querySelector('[data-testid="login-form"]')`)
+		admin.fill(t, "#username", "admin")
+		admin.fill(t, "#password", e2eAdminPass)
+		if st := admin.submit(t, tid("login-form")+` button[type="submit"]`); st != http.StatusOK {
+			t.Fatalf("password step landed on status %d", st)
+		}
+		if got := eval[string](t, admin, `location.pathname`); got != "/login/code" {
+			t.Fatalf("after the password: at %s, want /login/code", got)
+		}
+		if admin.count(t, tid("me")) != 0 {
+			t.Fatal("signed in after the password alone")
+		}
+		e.shot(t, admin, "mfa-code", "mfa-code")
+		// The enrolment spent this step's code: the next step's is within
+		// the accepted drift.
+		code, err = totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin.fill(t, "#code", code)
+		if st := admin.submit(t, tid("login-code-submit")); st != http.StatusOK {
+			t.Fatalf("second step landed on status %d", st)
+		}
+		if got := admin.text(t, tid("me")); !strings.HasPrefix(got, "admin") {
+			t.Fatalf("signed-in user = %q, want admin", got)
+		}
+		admin.clean(t)
 	})
 
 	step("EnglishSwitch", func(t *testing.T) {
