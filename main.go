@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/payscore-console/payscore-console/handlers"
+	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 )
@@ -139,6 +140,11 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	}
 	// Work that calls WeChat Pay starts once the server answers: in sandbox
 	// mode the simulator is reached through this very listener.
+	if a.certs != nil {
+		go a.certs.Run(ctx, payscore.DefaultCertificateRefresh, func(err error) {
+			logger.Warn("platform certificates: download failed; the known ones stay in use", "err", err)
+		})
+	}
 	go func() {
 		if err := a.services.Terminations.ResolvePending(ctx, started); err != nil {
 			logger.Error("resolve pending terminations", "err", err)

@@ -26,6 +26,9 @@ type app struct {
 	services *service.Services
 	sandbox  *sandbox.Sandbox // nil in live mode
 	client   *payscore.Client
+	// certs downloads and refreshes the platform certificates
+	// (platform-certificate or combined mode); nil in public-key mode.
+	certs *payscore.PlatformCertificates
 }
 
 // wire builds the console for cfg: the WeChat Pay side and the services
@@ -68,7 +71,7 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 	if err != nil {
 		return nil, err
 	}
-	a := &app{sandbox: wp.Sandbox, client: wp.Client}
+	a := &app{sandbox: wp.Sandbox, client: wp.Client, certs: wp.Certificates}
 	a.services = wiring.NewServices(db, wp.Client, wiring.ServiceOptions{
 		BaseURL: base.String(), CodePrefix: cfg.AuthorizationCodePrefix,
 		MchID: wp.Config.MchID, ServiceID: wp.Config.ServiceID, Logger: logger, Registerer: reg,

@@ -43,7 +43,8 @@ func upstreamView(ctx context.Context, err error, texts upstreamTexts) (v *views
 		return &views.UpstreamError{Explanation: views.T(ctx, texts.badSignature), Remedy: views.T(ctx, texts.badSignatureDo)}, true
 	case f.Answered():
 		expl, remedy := f.Explain(views.Lang(ctx))
-		return &views.UpstreamError{Explanation: expl, Remedy: remedy, Code: f.Code, Message: f.Message, RequestID: f.RequestID}, true
+		return &views.UpstreamError{Explanation: expl, Remedy: remedy, Code: f.Code, Message: f.Message, RequestID: f.RequestID,
+			Unsigned: !f.Signed}, true
 	case f.Kind == payscore.FailureUnknown && isTransport(err):
 		key := texts.network
 		if f.Timeout {

@@ -21,12 +21,14 @@ const (
 	// FailureRefused: WeChat Pay answered 4xx with an error code; it did
 	// not act. Signed says whether the answer carried a valid signature
 	// (WeChat does not sign answers to requests it could not authenticate,
-	// nor some gateway answers).
+	// e.g. 401 SIGN_ERROR, nor some gateway answers); an unsigned 4xx keeps
+	// its code, message and Request-ID.
 	FailureRefused
-	// FailureRateLimited: 429 or FREQUENCY_LIMITED; call again later.
+	// FailureRateLimited: 429 or FREQUENCY_LIMITED, signed or not; call
+	// again later.
 	FailureRateLimited
-	// FailureForged: an answer whose signature is missing or fails
-	// verification where one is required; it is never believed.
+	// FailureForged: a 2xx answer without a valid signature, or any answer
+	// whose signature headers do not verify; it is never believed.
 	FailureForged
 	// FailureUnknown: time-out, network failure or 5xx: WeChat Pay may or
 	// may not have acted. Also any error not from this package.
@@ -93,7 +95,7 @@ func Classify(err error) Failure {
 	case errors.As(err, &ve):
 		f.Kind, f.Field = FailureInvalid, ve.Field
 	case errors.As(err, &ae):
-		f.Status, f.Code, f.Message, f.RequestID, f.Signed = ae.Status, ae.Code, ae.Message, ae.RequestID, true
+		f.Status, f.Code, f.Message, f.RequestID, f.Signed = ae.Status, ae.Code, ae.Message, ae.RequestID, !ae.Unsigned
 		switch {
 		case ae.Status >= http.StatusInternalServerError:
 			f.Kind = FailureUnknown
@@ -111,9 +113,11 @@ func Classify(err error) Failure {
 }
 
 // Answered reports whether WeChat Pay's own answer is known: a refusal, a
-// rate limit, or a signed system error.
+// rate limit, or a system error that came as WeChat Pay's JSON (signed, or
+// unsigned with its code).
 func (f Failure) Answered() bool {
-	return f.Kind == FailureRefused || f.Kind == FailureRateLimited || (f.Kind == FailureUnknown && f.Signed)
+	return f.Kind == FailureRefused || f.Kind == FailureRateLimited ||
+		(f.Kind == FailureUnknown && f.Status != 0 && (f.Signed || f.Code != ""))
 }
 
 // NormalizedCode is Code without the stray spaces of the spec's table

@@ -22,6 +22,9 @@ func TestClassify(t *testing.T) {
 		{"RateLimitedCode", &APIError{Status: 403, Code: CodeFrequencyLimited}, FailureRateLimited, CodeFrequencyLimited, true},
 		{"SignedSystemError", &APIError{Status: 500, Code: CodeSystemError}, FailureUnknown, CodeSystemError, true},
 		{"Forged", fmt.Errorf("%w: x", ErrBadSignature), FailureForged, "", false},
+		{"UnsignedSignError", &APIError{Status: 401, Code: CodeSignError, Unsigned: true}, FailureRefused, CodeSignError, false},
+		{"Unsigned429", &APIError{Status: 429, Code: CodeFrequencyLimited, Unsigned: true}, FailureRateLimited, CodeFrequencyLimited, false},
+		{"Unsigned503", &APIError{Status: 503, Code: CodeSystemError, Unsigned: true}, FailureUnknown, CodeSystemError, false},
 		{"Timeout", &TransportError{Timeout: true, Err: context.DeadlineExceeded}, FailureUnknown, "", false},
 		{"Foreign", errors.New("boom"), FailureUnknown, "", false},
 	}

@@ -71,6 +71,11 @@ type Config struct {
 	// mode). Both modes may be set at once while migrating: the key is then
 	// chosen by the Wechatpay-Serial of each answer or notification.
 	PlatformCerts []*x509.Certificate
+	// Certificates, when set, replaces PlatformCerts with a store that also
+	// holds the certificates downloaded from WeChat Pay and refreshes them
+	// when a serial is not yet known (see NewPlatformCertificates; built
+	// from the same Config, it includes PlatformCerts).
+	Certificates *PlatformCertificates
 
 	// APIBase is the API's base URL without a trailing slash, e.g.
 	// https://api.mch.weixin.qq.com or http://127.0.0.1:8080/sandbox.
@@ -110,39 +115,79 @@ func (cfg Config) now() time.Time {
 	return time.Now()
 }
 
-// verifier builds the SDK verifier for the configured mode and the set of
-// serials it can verify.
-func (cfg Config) verifier() (auth.Verifier, map[string]bool, error) {
-	serials := map[string]bool{}
+// verifier builds the SDK verifier for the configured mode and the test of
+// the serials it can verify. With Certificates set, an unknown serial makes
+// it download the platform certificates first.
+func (cfg Config) verifier() (auth.Verifier, func(context.Context, string) bool, error) {
 	if (cfg.PublicKey == nil) != (cfg.PublicKeyID == "") {
 		return nil, nil, errors.New("payscore: config: PublicKey and PublicKeyID must be set together")
 	}
-	for i, c := range cfg.PlatformCerts {
-		if c == nil {
-			return nil, nil, fmt.Errorf("payscore: config: PlatformCerts[%d] is nil", i)
+	var getter core.CertificateGetter
+	switch {
+	case cfg.Certificates != nil:
+		getter = cfg.Certificates
+	case len(cfg.PlatformCerts) > 0:
+		serials := map[string]bool{}
+		for i, c := range cfg.PlatformCerts {
+			if c == nil {
+				return nil, nil, fmt.Errorf("payscore: config: PlatformCerts[%d] is nil", i)
+			}
+			// The SDK type-asserts the key and would panic on anything else.
+			if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
+				return nil, nil, fmt.Errorf("payscore: config: PlatformCerts[%d] has no RSA public key", i)
+			}
+			serials[utils.GetCertificateSerialNumber(*c)] = true
 		}
-		// The SDK type-asserts the key and would panic on anything else.
-		if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
-			return nil, nil, fmt.Errorf("payscore: config: PlatformCerts[%d] has no RSA public key", i)
-		}
-		serials[utils.GetCertificateSerialNumber(*c)] = true
-	}
-	if cfg.PublicKeyID != "" {
 		if serials[cfg.PublicKeyID] {
 			return nil, nil, errors.New("payscore: config: PublicKeyID equals a platform certificate serial")
 		}
-		serials[cfg.PublicKeyID] = true
+		getter = core.NewCertificateMapWithList(cfg.PlatformCerts)
 	}
+	known := func(ctx context.Context, serial string) bool {
+		if serial == "" {
+			return false
+		}
+		if cfg.PublicKeyID != "" && serial == cfg.PublicKeyID {
+			return true
+		}
+		if cfg.Certificates != nil {
+			return cfg.Certificates.ensure(ctx, serial)
+		}
+		if getter != nil {
+			_, ok := getter.Get(ctx, serial)
+			return ok
+		}
+		return false
+	}
+	var v auth.Verifier
 	switch {
-	case cfg.PublicKey != nil && len(cfg.PlatformCerts) > 0:
-		certs := core.NewCertificateMapWithList(cfg.PlatformCerts)
-		return verifiers.NewSHA256WithRSACombinedVerifier(certs, cfg.PublicKeyID, *cfg.PublicKey), serials, nil
+	case cfg.PublicKey != nil && getter != nil:
+		v = verifiers.NewSHA256WithRSACombinedVerifier(getter, cfg.PublicKeyID, *cfg.PublicKey)
 	case cfg.PublicKey != nil:
-		return verifiers.NewSHA256WithRSAPubkeyVerifier(cfg.PublicKeyID, *cfg.PublicKey), serials, nil
-	case len(cfg.PlatformCerts) > 0:
-		return verifiers.NewSHA256WithRSAVerifier(core.NewCertificateMapWithList(cfg.PlatformCerts)), serials, nil
+		v = verifiers.NewSHA256WithRSAPubkeyVerifier(cfg.PublicKeyID, *cfg.PublicKey)
+	case getter != nil:
+		v = verifiers.NewSHA256WithRSAVerifier(getter)
+	default:
+		return nil, nil, errors.New("payscore: config: a WeChat Pay public key (PublicKey, PublicKeyID) or PlatformCerts is required")
 	}
-	return nil, nil, errors.New("payscore: config: a WeChat Pay public key (PublicKey, PublicKeyID) or PlatformCerts is required")
+	if cfg.Certificates != nil {
+		v = refreshingVerifier{Verifier: v, known: known}
+	}
+	return v, known, nil
+}
+
+// refreshingVerifier asks known (which downloads the platform certificates
+// when the serial is new) before verifying, so that an answer or a
+// notification signed with a rotated certificate verifies at once.
+type refreshingVerifier struct {
+	auth.Verifier
+	known func(context.Context, string) bool
+}
+
+// Verify implements auth.Verifier.
+func (v refreshingVerifier) Verify(ctx context.Context, serial, message, signature string) error {
+	v.known(ctx, serial)
+	return v.Verifier.Verify(ctx, serial, message, signature)
 }
 
 // Client calls the three acquiring-bank Pay Score APIs. It is safe for
@@ -579,17 +624,25 @@ func (c *Client) attempt(ctx context.Context, method, reqURL string, body []byte
 	case errors.As(err, &apiErr):
 		// core.Client does not verify non-2xx answers: do it here, over the
 		// body it kept, before believing the code.
+		e := &APIError{Status: resp.StatusCode, Code: apiErr.Code, Message: apiErr.Message, RequestID: requestID}
 		if verr := c.validator.Validate(actx, resp); verr != nil {
-			if resp.StatusCode >= 500 && resp.Header.Get(consts.WechatPaySignature) == "" {
-				// An unsigned 5xx comes from something in front of WeChat Pay
-				// (gateway, proxy). Its content is ignored; like a network
-				// failure, it is retried with the same request.
+			if hasWechatPayHeaders(resp.Header) {
+				// Signed, but not by a key of ours (or tampered with): forged.
+				return attemptResult{status: status, err: badSignature(resp.StatusCode, requestID, verr)}
+			}
+			// No Wechatpay-* header at all: WeChat Pay does not sign the
+			// answers to requests it could not authenticate (401
+			// SIGN_ERROR), nor does its gateway sign some 429s and 5xx. Such
+			// an answer can only ever make a call fail, so it is kept as
+			// WeChat's answer, marked unsigned.
+			if apiErr.Code == "" && resp.StatusCode >= 500 {
+				// Not WeChat Pay's JSON (a proxy's error page): like a
+				// network failure, retried with the same request.
 				return attemptResult{status: status, retry: true,
 					err: &TransportError{Status: resp.StatusCode, Err: errors.New("answer carries no WeChat Pay signature")}}
 			}
-			return attemptResult{status: status, err: badSignature(resp.StatusCode, requestID, verr)}
+			e.Unsigned = true
 		}
-		e := &APIError{Status: resp.StatusCode, Code: apiErr.Code, Message: apiErr.Message, RequestID: requestID}
 		r := attemptResult{status: status, err: e}
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests:
@@ -604,6 +657,17 @@ func (c *Client) attempt(ctx context.Context, method, reqURL string, body []byte
 		// A 2xx whose signature the SDK refused (or a body over the limit).
 		return attemptResult{status: status, err: badSignature(resp.StatusCode, requestID, err)}
 	}
+}
+
+// hasWechatPayHeaders reports whether any Wechatpay-* header came with an
+// answer: an answer that names a signature must carry a valid one.
+func hasWechatPayHeaders(h http.Header) bool {
+	for k := range h {
+		if len(k) >= len("Wechatpay-") && strings.EqualFold(k[:len("Wechatpay-")], "Wechatpay-") {
+			return true
+		}
+	}
+	return false
 }
 
 func badSignature(status int, requestID string, cause error) error {

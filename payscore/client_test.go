@@ -385,7 +385,9 @@ func TestBadSignature(t *testing.T) {
 		{"ErrUnsigned200", unsignedReply(200, `{"authorization_state":"AVAILABLE"}`)},
 		{"ErrUnknownSerial200", signedBy(k.pubKey, "PUB_KEY_ID_SOMEONE_ELSE", 200, `{"authorization_state":"AVAILABLE"}`)},
 		{"ErrWrongKey400", signedBy(k.stranger, testPubKeyID, 400, `{"code":"ORDER_DONE","message":"forged"}`)},
-		{"ErrUnsigned404", unsignedReply(404, `{"code":"ORDER_NOT_EXIST","message":"forged"}`)},
+		// An unsigned 4xx is no longer here: it is WeChat's answer to a
+		// request it could not authenticate (TestUnsignedErrorAnswers).
+		{"ErrBadSignature404", tamperedReply(404, `{"code":"INVALID_ORDER_STATE","message":"x"}`, `{"code":"ORDER_NOT_EXIST","message":"forged"}`)},
 		{"ErrWrongKey500", signedBy(k.stranger, testPubKeyID, 500, `{"code":"SYSTEM_ERROR","message":"forged"}`)},
 		{"ErrWrongKey429", signedBy(k.stranger, testPubKeyID, 429, `{"code":"FREQUENCY_LIMITED","message":"forged"}`)},
 	}

@@ -22,13 +22,21 @@ const (
 	CodeOrderDone         = "ORDER_DONE"
 )
 
+// CodeSignError is APIv3's answer to a request whose merchant signature
+// WeChat Pay could not verify (401, unsigned): wrong certificate serial,
+// wrong private key, or a clock more than 5 minutes off.
+const CodeSignError = "SIGN_ERROR"
+
 // ErrBadSignature is matched (errors.Is) by every error caused by a WeChat Pay
-// response whose signature is missing or fails verification. Such a response
-// is never treated as data and never retried.
+// response that is forged: a 2xx without a valid signature, or any answer
+// whose Wechatpay-* signature headers fail verification. Such a response is
+// never treated as data and never retried. (An error answer with no
+// Wechatpay-* header at all is an unsigned APIError instead.)
 var ErrBadSignature = errors.New("payscore: response signature invalid")
 
-// APIError is a signed error answer from WeChat Pay: a non-2xx status with the
-// standard {"code","message"} body.
+// APIError is an error answer from WeChat Pay: a non-2xx status with the
+// standard {"code","message"} body. It is signed, unless Unsigned says
+// otherwise.
 type APIError struct {
 	// Status is the HTTP status code.
 	Status int
@@ -39,6 +47,13 @@ type APIError struct {
 	Message string
 	// RequestID is the Request-ID header, to quote to WeChat Pay support.
 	RequestID string
+	// Unsigned is true when the answer carried no Wechatpay-* header at all.
+	// WeChat Pay does not sign its answers to requests it could not
+	// authenticate (401 SIGN_ERROR), and its gateway may answer 429 or 5xx
+	// unsigned. An unsigned error can only make a call fail, never succeed,
+	// so it is shown as WeChat's answer; an unsigned 2xx is a forgery
+	// (ErrBadSignature).
+	Unsigned bool
 }
 
 // Error implements error.
@@ -52,6 +67,9 @@ func (e *APIError) Error() string {
 	}
 	if e.RequestID != "" {
 		s += " (Request-ID " + e.RequestID + ")"
+	}
+	if e.Unsigned {
+		s += " [unsigned]"
 	}
 	return s
 }
@@ -84,8 +102,17 @@ var explanations = map[string]explanation{
 		"Rate limit exceeded.", "Stay within the API's call-rate limit and try again later.",
 	},
 	CodeInvalidRequest: {
-		"请求参数符合参数格式，但不符合业务规则", "请确认相同单号是否使用了不同的参数",
-		"The parameters are well-formed but break a business rule.", "Check whether the same authorization code was used with different parameters.",
+		// APIv3's general meaning first, then the spec's for these calls.
+		"HTTP 请求不符合微信支付 APIv3 接口规则，或请求参数符合参数格式，但不符合业务规则",
+		"请参阅 APIv3 接口规则（请求头 Accept、Content-Type、User-Agent 与 Authorization 的格式）；若请求合规，请确认相同单号是否使用了不同的参数",
+		"The request breaks WeChat Pay's APIv3 rules, or its parameters are well-formed but break a business rule.",
+		"Check the request against the APIv3 rules (Accept, Content-Type, User-Agent and Authorization headers); if it complies, check whether the same authorization code was used with different parameters.",
+	},
+	CodeSignError: {
+		"签名错误：微信支付无法验证本次请求的商户签名（该应答未签名）",
+		"请检查商户API证书序列号（WECHATPAY_CERT_SERIAL）是否为本商户号当前有效的证书、商户API私钥（WECHATPAY_PRIVATE_KEY）是否与该证书匹配，以及服务器时钟是否准确（与北京时间相差不能超过 5 分钟）",
+		"Signature error: WeChat Pay could not verify this request's merchant signature (its answer is unsigned).",
+		"Check that the merchant certificate serial (WECHATPAY_CERT_SERIAL) is a current certificate of this merchant id, that the merchant API private key (WECHATPAY_PRIVATE_KEY) belongs to that certificate, and that the server clock is right (within 5 minutes of Beijing time).",
 	},
 	CodeOrderNotExist: {
 		"订单不存在", "确认入参，传入正确单据",

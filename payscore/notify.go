@@ -156,7 +156,7 @@ func (p Payload) CheckOwner(mchID, serviceID string) error {
 type NotifyVerifier struct {
 	handler   *notify.Handler
 	validator *validators.WechatPayNotifyValidator
-	serials   map[string]bool
+	known     func(context.Context, string) bool
 	now       func() time.Time
 }
 
@@ -167,7 +167,7 @@ func NewNotifyVerifier(cfg Config) (*NotifyVerifier, error) {
 	if len(cfg.APIv3Key) != 32 {
 		return nil, errors.New("payscore: config: APIv3Key must be 32 bytes")
 	}
-	verifier, serials, err := cfg.verifier()
+	verifier, known, err := cfg.verifier()
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func NewNotifyVerifier(cfg Config) (*NotifyVerifier, error) {
 	return &NotifyVerifier{
 		handler:   h,
 		validator: validators.NewWechatPayNotifyValidator(verifier),
-		serials:   serials,
+		known:     known,
 		now:       cfg.now,
 	}, nil
 }
@@ -218,9 +218,12 @@ func (v *NotifyVerifier) Parse(ctx context.Context, header http.Header, body []b
 		}
 	}
 
-	// 3. A key we know.
+	// 3. A key we know. In platform-certificate mode with downloads, a
+	// serial not yet known makes the certificates download first: after a
+	// rotation, the first notification signed with the new certificate is
+	// accepted.
 	serial := strings.TrimSpace(header.Get(consts.WechatPaySerial))
-	if !v.serials[serial] {
+	if !v.known(ctx, serial) {
 		return refuse(ReasonUnknownSerial, fmt.Errorf("Wechatpay-Serial %q is not configured", serial))
 	}
 

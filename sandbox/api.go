@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -41,10 +42,18 @@ const (
 	// FaultBadSignature does the work and answers normally, but signs the
 	// answer with a wrong key: the client must treat it as forged.
 	FaultBadSignature
+	// FaultUnsigned401 answers 401 SIGN_ERROR without any Wechatpay-*
+	// header and without doing anything, as WeChat Pay answers a request it
+	// cannot authenticate (wrong merchant serial or key, clock skew).
+	FaultUnsigned401
+	// FaultUnsigned429 answers 429 FREQUENCY_LIMITED (Retry-After: 1)
+	// without any Wechatpay-* header and without doing anything, as WeChat
+	// Pay's gateway may.
+	FaultUnsigned429
 )
 
 // FaultKinds lists every kind, in the order the control page offers them.
-var FaultKinds = []FaultKind{FaultSystemError, FaultFrequencyLimited, FaultSlow, FaultBadSignature}
+var FaultKinds = []FaultKind{FaultSystemError, FaultFrequencyLimited, FaultSlow, FaultBadSignature, FaultUnsigned401, FaultUnsigned429}
 
 // String returns the kind's form value, e.g. "system_error".
 func (k FaultKind) String() string {
@@ -57,6 +66,10 @@ func (k FaultKind) String() string {
 		return "slow"
 	case FaultBadSignature:
 		return "bad_signature"
+	case FaultUnsigned401:
+		return "unsigned_401"
+	case FaultUnsigned429:
+		return "unsigned_429"
 	}
 	return "fault(" + strconv.Itoa(int(k)) + ")"
 }
@@ -130,41 +143,60 @@ var (
 // maxBody bounds request bodies; the largest legal one is well under 2 KB.
 const maxBody = 64 << 10
 
+// errSignError is WeChat Pay's answer to a request it cannot authenticate.
+func errSignError(why string) *apiError {
+	return &apiError{http.StatusUnauthorized, "SIGN_ERROR", "签名错误: " + why}
+}
+
 // apiHandler wraps an endpoint with what every WeChat Pay API call shares:
-// injected faults, the merchant signature check, and a signed answer.
+// injected faults, the merchant signature check, and a signed answer (signed
+// in the current mode, see answerKey).
 func (s *Sandbox) apiHandler(h func(c echo.Context, body []byte) (int, any, error)) echo.HandlerFunc {
+	return s.apiHandlerSignedBy(h, s.answerKey)
+}
+
+// apiHandlerSignedBy is apiHandler with the key that signs its answers
+// chosen by keyFor.
+func (s *Sandbox) apiHandlerSignedBy(h func(c echo.Context, body []byte) (int, any, error), keyFor func(context.Context) signingKey) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		// Read the body first: a slow answer must still have it after the
 		// caller hung up.
 		body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxBody+1))
-		key := s.id.platformKey
+		// Until the caller is authenticated, WeChat Pay signs nothing: its
+		// answers carry no Wechatpay-* header (only Request-ID).
 		if err != nil {
-			return s.writeAPIError(c, key, paramError("读取请求失败"))
+			return s.writeUnsigned(c, paramError("读取请求失败"))
 		}
 		if len(body) > maxBody {
-			return s.writeAPIError(c, key, paramError("请求体过大"))
+			return s.writeUnsigned(c, paramError("请求体过大"))
 		}
 		// Only a correctly signed call takes an injected fault, so that
 		// anonymous requests cannot use up the faults an admin queued.
 		if err := s.verifyRequest(c.Request(), body); err != nil {
-			return s.writeAPIError(c, key, &apiError{http.StatusUnauthorized, "SIGN_ERROR", "签名错误: " + err.Error()})
+			return s.writeUnsigned(c, errSignError(err.Error()))
 		}
 		if err := s.logCall(c, body); err != nil {
 			return err
 		}
+		key := keyFor(c.Request().Context())
 		switch s.takeFault() {
 		case FaultSystemError:
 			return s.writeAPIError(c, key, &apiError{http.StatusInternalServerError, "SYSTEM_ERROR", "系统错误"})
 		case FaultFrequencyLimited:
 			c.Response().Header().Set("Retry-After", "1")
 			return s.writeAPIError(c, key, &apiError{http.StatusTooManyRequests, "FREQUENCY_LIMITED", "频率超限"})
+		case FaultUnsigned401:
+			return s.writeUnsigned(c, errSignError("商户证书序列号或签名不正确（模拟）"))
+		case FaultUnsigned429:
+			c.Response().Header().Set("Retry-After", "1")
+			return s.writeUnsigned(c, &apiError{http.StatusTooManyRequests, "FREQUENCY_LIMITED", "频率超限"})
 		case FaultSlow:
 			// The work is done at once and only the answer is late: that is
 			// what makes a time-out's outcome unknown to the caller.
 			c.Response().Writer = &slowWriter{ResponseWriter: c.Response().Writer, done: c.Request().Context().Done()}
 			defer s.holdAnswer(c)
 		case FaultBadSignature:
-			key = s.id.forgerKey
+			key.key = s.id.forgerKey
 		}
 		// WeChat Pay finishes what it started even if the caller hung up (a
 		// time-out's outcome is unknown to the caller, not undone).
@@ -224,7 +256,7 @@ func (w *slowWriter) flush() {
 	_, _ = w.ResponseWriter.Write(w.buf.Bytes())
 }
 
-func (s *Sandbox) writeAPIError(c echo.Context, key *rsa.PrivateKey, e *apiError) error {
+func (s *Sandbox) writeAPIError(c echo.Context, key signingKey, e *apiError) error {
 	out, err := marshalJSON(e)
 	if err != nil {
 		return err
@@ -232,18 +264,34 @@ func (s *Sandbox) writeAPIError(c echo.Context, key *rsa.PrivateKey, e *apiError
 	return s.writeSigned(c, key, e.Status, out)
 }
 
-// writeSigned answers like WeChat Pay: every answer, errors included, is
-// signed over "timestamp\nnonce\nbody\n" with the platform key and names the
-// key by its public key id.
-func (s *Sandbox) writeSigned(c echo.Context, key *rsa.PrivateKey, status int, body []byte) error {
-	ts := strconv.FormatInt(s.now().Unix(), 10)
-	nonce := randString(32, alnum)
-	sig, err := signSHA256(key, ts+"\n"+nonce+"\n"+string(body)+"\n")
+// writeUnsigned answers an error as WeChat Pay does when it signs nothing:
+// a request it could not authenticate, or its gateway's 429. No Wechatpay-*
+// header; a Request-ID all the same.
+func (s *Sandbox) writeUnsigned(c echo.Context, e *apiError) error {
+	out, err := marshalJSON(e)
 	if err != nil {
 		return err
 	}
 	h := c.Response().Header()
-	h.Set("Wechatpay-Serial", s.id.publicKeyID)
+	h.Set("Request-ID", strings.ToUpper(randString(32, "0123456789abcdef")))
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	c.Response().WriteHeader(e.Status)
+	_, err = c.Response().Write(out)
+	return err
+}
+
+// writeSigned answers like WeChat Pay to an authenticated caller: every
+// answer, errors included, is signed over "timestamp\nnonce\nbody\n" with
+// key and names it by its serial (PUB_KEY_ID_… or a certificate serial).
+func (s *Sandbox) writeSigned(c echo.Context, key signingKey, status int, body []byte) error {
+	ts := strconv.FormatInt(s.now().Unix(), 10)
+	nonce := randString(32, alnum)
+	sig, err := signSHA256(key.key, ts+"\n"+nonce+"\n"+string(body)+"\n")
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("Wechatpay-Serial", key.serial)
 	h.Set("Wechatpay-Timestamp", ts)
 	h.Set("Wechatpay-Nonce", nonce)
 	h.Set("Wechatpay-Signature", sig)
@@ -424,7 +472,7 @@ func (s *Sandbox) preAuthorize(c echo.Context, body []byte) (int, any, error) {
 	if req.AppID != appID {
 		return 0, nil, paramError("appid 和 mchid 不匹配")
 	}
-	token := randString(48, alnum)
+	token := newToken()
 	err := s.update(c.Request().Context(), func(tx *sql.Tx, now time.Time) error {
 		a, err := findAuthorization(c.Request().Context(), tx, req.AuthorizationCode)
 		switch {
@@ -448,6 +496,20 @@ func (s *Sandbox) preAuthorize(c echo.Context, body []byte) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]string{"apply_permissions_token": token}, nil
+}
+
+// newToken returns an apply_permissions_token. WeChat Pay's are
+// base64-like: this one is standard base64 of 33 to 35 random bytes (44 to
+// 48 characters), so that "+", "/" and "=" padding turn up as they do live
+// and every place that carries a token in a URL must encode it.
+func newToken() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(3))
+	if err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	b := make([]byte, 33+n.Int64())
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 // pathCode returns the authorization_code path parameter, unescaped: Echo

@@ -543,3 +543,40 @@ func (d *db) liveTickets(ctx context.Context, now time.Time) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// --- platform certificates ---
+
+// storedCert is one platform certificate row (PEM).
+type storedCert struct {
+	serial, keyPEM, certPEM string
+	notBefore, notAfter     time.Time
+}
+
+// insertPlatformCert stores a new platform certificate.
+func (d *db) insertPlatformCert(ctx context.Context, c storedCert, now time.Time) error {
+	_, err := d.write.ExecContext(ctx, `INSERT INTO sandbox_platform_certs (serial, key_pem, cert_pem, not_before, not_after, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, c.serial, c.keyPEM, c.certPEM, fmtTime(c.notBefore), fmtTime(c.notAfter), fmtTime(now))
+	if err != nil {
+		return fmt.Errorf("sandbox: save platform certificate: %w", err)
+	}
+	return nil
+}
+
+// listPlatformCerts returns the platform certificates, newest first.
+func (d *db) listPlatformCerts(ctx context.Context) ([]storedCert, error) {
+	rows, err := d.read.QueryContext(ctx, `SELECT serial, key_pem, cert_pem, not_before, not_after
+		FROM sandbox_platform_certs ORDER BY created_at DESC, rowid DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: list platform certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []storedCert
+	for rows.Next() {
+		var c storedCert
+		if err := rows.Scan(&c.serial, &c.keyPEM, &c.certPEM, timeCol{&c.notBefore}, timeCol{&c.notAfter}); err != nil {
+			return nil, fmt.Errorf("sandbox: list platform certificates: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -23,6 +23,12 @@ const (
 	// ExportPublicKey is the WeChat Pay public key (PKIX PEM), as the
 	// merchant platform names its download.
 	ExportPublicKey = "pub_key.pem"
+	// ExportPlatformCert holds the WeChat Pay platform certificates (PEM,
+	// newest first), for a partner testing platform-certificate mode
+	// (WECHATPAY_PLATFORM_CERT; the sandbox's control page switches its
+	// signing to the certificate). Not in .env: public-key mode is the
+	// default.
+	ExportPlatformCert = "wechatpay_platform_cert.pem"
 	// ExportEnv holds exactly the variables a partner's system sets.
 	ExportEnv = ".env"
 )
@@ -61,9 +67,8 @@ var ExportVars = [][2]string{
 // public key and a .env with every variable of ExportVars, key paths
 // absolute. Every file is 0600 (it is replaced, not rewritten in place, so
 // an older file's mode does not survive). It returns the paths written.
-//
-// The sandbox signs in public-key mode, so there is no platform
-// certificate to export.
+// The platform certificates are written too (ExportPlatformCert), for
+// platform-certificate mode.
 func (s *Sandbox) ExportFiles(dir string, opt ExportOptions) ([]string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -102,6 +107,7 @@ func (s *Sandbox) ExportFiles(dir string, opt ExportOptions) ([]string, error) {
 	}{
 		{keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})},
 		{pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})},
+		{filepath.Join(abs, ExportPlatformCert), []byte(platformCertsPEM(s.PlatformCertificates()))},
 		{filepath.Join(abs, ExportEnv), []byte(env.String())},
 	}
 	var written []string
@@ -172,4 +178,13 @@ func (s *Sandbox) AdminTokenOK(ctx context.Context, token string) (bool, error) 
 	}
 	sum := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(cur)) == 1, nil
+}
+
+// platformCertsPEM concatenates the certificates' PEM.
+func platformCertsPEM(certs []PlatformCertificate) string {
+	var b strings.Builder
+	for _, c := range certs {
+		b.WriteString(c.PEM)
+	}
+	return b.String()
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -187,8 +188,27 @@ func (e *env) checkSigned(t *testing.T, res *core.APIResult) {
 	}
 }
 
+// checkUnsigned asserts an answer carries no Wechatpay-* header, as WeChat
+// Pay answers a request it could not authenticate, but a Request-ID.
+func (e *env) checkUnsigned(t *testing.T, res *core.APIResult) {
+	t.Helper()
+	if res == nil || res.Response == nil {
+		t.Fatal("no response")
+	}
+	for k := range res.Response.Header {
+		if strings.HasPrefix(strings.ToLower(k), "wechatpay-") {
+			t.Errorf("unsigned answer carries %s", k)
+		}
+	}
+	if res.Response.Header.Get("Request-Id") == "" {
+		t.Error("answer has no Request-ID")
+	}
+}
+
 // wantAPIError asserts err is the SDK's APIError with status and code, and
-// that the error answer is signed too.
+// that the error answer is signed too — except SIGN_ERROR, which WeChat Pay
+// cannot sign for a caller it could not authenticate: that one must be
+// unsigned.
 func (e *env) wantAPIError(t *testing.T, res *core.APIResult, err error, status int, code string) *core.APIError {
 	t.Helper()
 	var ae *core.APIError
@@ -204,7 +224,11 @@ func (e *env) wantAPIError(t *testing.T, res *core.APIResult, err error, status 
 	if ae.Message == "" {
 		t.Error("error answer without message")
 	}
-	e.checkSigned(t, res)
+	if code == "SIGN_ERROR" {
+		e.checkUnsigned(t, res)
+	} else {
+		e.checkSigned(t, res)
+	}
 	return ae
 }
 

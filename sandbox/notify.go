@@ -3,11 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rsa"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -131,14 +127,10 @@ func (s *Sandbox) buildNotification(a Authorization, event string, now time.Time
 	if plaintext, err = marshalJSON(p); err != nil {
 		return "", nil, nil, err
 	}
-	nonce, ad := randString(12, alnum), "payscore"
-	block, err := aes.NewCipher([]byte(s.id.apiv3Key))
+	ad := "payscore"
+	nonce, ciphertext, err := s.encrypt(plaintext, ad)
 	if err != nil {
-		return "", nil, nil, fmt.Errorf("sandbox: apiv3 key: %w", err)
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("sandbox: gcm: %w", err)
+		return "", nil, nil, err
 	}
 	// Unique even for thousands a second: a process-wide sequence, then
 	// random digits so that two processes sharing a database do not collide.
@@ -152,7 +144,7 @@ func (s *Sandbox) buildNotification(a Authorization, event string, now time.Time
 		Resource: resource{
 			OriginalType:   "payscore",
 			Algorithm:      "AEAD_AES_256_GCM",
-			Ciphertext:     base64.StdEncoding.EncodeToString(gcm.Seal(nil, []byte(nonce), plaintext, []byte(ad))),
+			Ciphertext:     ciphertext,
 			AssociatedData: ad,
 			Nonce:          nonce,
 		},
@@ -260,7 +252,8 @@ func (s *Sandbox) DeliverDue(ctx context.Context) (int, error) {
 }
 
 func (s *Sandbox) deliverScheduled(ctx context.Context, n Notification, now time.Time, duplicates bool) (int, error) {
-	a, ok := s.attempt(ctx, n, AttemptScheduled, now, s.id.platformKey)
+	key := s.answerKey(ctx)
+	a, ok := s.attempt(ctx, n, AttemptScheduled, now, key)
 	if !ok {
 		return 0, ctx.Err()
 	}
@@ -270,21 +263,23 @@ func (s *Sandbox) deliverScheduled(ctx context.Context, n Notification, now time
 	if !a.OK() || !duplicates {
 		return 1, nil
 	}
-	d, ok := s.attempt(ctx, n, AttemptDuplicate, now, s.id.platformKey)
+	d, ok := s.attempt(ctx, n, AttemptDuplicate, now, key)
 	if !ok {
 		return 1, ctx.Err()
 	}
 	return 2, s.record(ctx, n.ID, d)
 }
 
-// attempt POSTs n's body, signed with key under a fresh timestamp and nonce.
+// attempt POSTs n's body, signed with key under a fresh timestamp and nonce
+// (each attempt is signed anew: after a certificate rotation, a retry is
+// signed with the new certificate).
 // ok is false when ctx ended the attempt: that was our shutdown, not an
 // answer of the receiver, so it is not recorded and stays due.
-func (s *Sandbox) attempt(ctx context.Context, n Notification, kind string, at time.Time, key *rsa.PrivateKey) (Attempt, bool) {
+func (s *Sandbox) attempt(ctx context.Context, n Notification, kind string, at time.Time, key signingKey) (Attempt, bool) {
 	a := Attempt{At: at, Kind: kind}
 	ts := strconv.FormatInt(s.now().Unix(), 10)
 	nonce := randString(32, alnum)
-	sig, err := signSHA256(key, ts+"\n"+nonce+"\n"+n.Body+"\n")
+	sig, err := signSHA256(key.key, ts+"\n"+nonce+"\n"+n.Body+"\n")
 	if err != nil {
 		a.Error = err.Error()
 		return a, true
@@ -296,7 +291,7 @@ func (s *Sandbox) attempt(ctx context.Context, n Notification, kind string, at t
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Mozilla/4.0")
-	req.Header.Set("Wechatpay-Serial", s.id.publicKeyID)
+	req.Header.Set("Wechatpay-Serial", key.serial)
 	req.Header.Set("Wechatpay-Signature", sig)
 	req.Header.Set("Wechatpay-Timestamp", ts)
 	req.Header.Set("Wechatpay-Nonce", nonce)
@@ -364,9 +359,9 @@ func (s *Sandbox) Resend(ctx context.Context, id string) (Attempt, error) {
 	if n.NotifyURL == "" {
 		return Attempt{}, ErrNoNotifyURL
 	}
-	kind, key := AttemptResend, s.id.platformKey
+	kind, key := AttemptResend, s.answerKey(ctx)
 	if n.Status == NotificationForged {
-		kind, key = AttemptForged, s.id.forgerKey
+		kind, key.key = AttemptForged, s.id.forgerKey
 	}
 	a, ok := s.attempt(ctx, n, kind, s.now(), key)
 	if !ok {
@@ -386,11 +381,12 @@ func (s *Sandbox) Duplicate(ctx context.Context, id string) ([]Attempt, error) {
 		return nil, ErrNoNotifyURL
 	}
 	now := s.now()
+	key := s.answerKey(ctx)
 	out := make([]Attempt, 2)
 	oks := make([]bool, 2)
 	var wg sync.WaitGroup
 	for i := range out {
-		wg.Go(func() { out[i], oks[i] = s.attempt(ctx, n, AttemptDuplicate, now, s.id.platformKey) })
+		wg.Go(func() { out[i], oks[i] = s.attempt(ctx, n, AttemptDuplicate, now, key) })
 	}
 	wg.Wait()
 	for i, a := range out {
@@ -439,7 +435,9 @@ func (s *Sandbox) SendForged(ctx context.Context, code string) (Attempt, error) 
 		return Attempt{}, err
 	}
 	n := Notification{ID: id, NotifyURL: a.NotifyURL, Body: string(body)}
-	at, ok := s.attempt(ctx, n, AttemptForged, now, s.id.forgerKey)
+	key := s.answerKey(ctx)
+	key.key = s.id.forgerKey
+	at, ok := s.attempt(ctx, n, AttemptForged, now, key)
 	if !ok {
 		return at, ctx.Err()
 	}

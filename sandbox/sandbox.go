@@ -105,11 +105,14 @@ type Credentials struct {
 	APIv3Key    string          // WECHATPAY_APIV3_KEY
 	PublicKey   *rsa.PublicKey  // WeChat Pay public key, WECHATPAY_PUBLIC_KEY
 	PublicKeyID string          // its id PUB_KEY_ID_…, WECHATPAY_PUBLIC_KEY_ID
-	ServiceID   string          // PAYSCORE_SERVICE_ID
-	ChannelID   string          // PAYSCORE_CHANNEL_ID
-	AppID       string          // PAYSCORE_APPID
-	MPAppID     string          // WECHAT_MP_APPID
-	MPSecret    string          // WECHAT_MP_SECRET
+	// PlatformCerts are the platform certificates not yet expired, newest
+	// first (WECHATPAY_PLATFORM_CERT): what GET /v3/certificates serves.
+	PlatformCerts []*x509.Certificate
+	ServiceID     string // PAYSCORE_SERVICE_ID
+	ChannelID     string // PAYSCORE_CHANNEL_ID
+	AppID         string // PAYSCORE_APPID
+	MPAppID       string // WECHAT_MP_APPID
+	MPSecret      string // WECHAT_MP_SECRET
 }
 
 // Sandbox is the simulator. Create it with New, expose it with Mount and run
@@ -127,6 +130,10 @@ type Sandbox struct {
 	frameAnc    string
 
 	id identity
+
+	// certMu guards certs, the platform certificates, newest first.
+	certMu sync.RWMutex
+	certs  []platformCert
 
 	faultMu sync.Mutex
 	faults  []FaultKind
@@ -208,6 +215,10 @@ func New(ctx context.Context, opt Options) (*Sandbox, error) {
 		return nil, err
 	}
 	s.id = id
+	if err := s.loadPlatformCerts(ctx); err != nil {
+		d.close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -224,11 +235,18 @@ func (s *Sandbox) Credentials() Credentials {
 		APIv3Key:    s.id.apiv3Key,
 		PublicKey:   &s.id.platformKey.PublicKey,
 		PublicKeyID: s.id.publicKeyID,
-		ServiceID:   serviceID,
-		ChannelID:   channelID,
-		AppID:       appID,
-		MPAppID:     appID,
-		MPSecret:    s.id.mpSecret,
+		PlatformCerts: func() []*x509.Certificate {
+			var out []*x509.Certificate
+			for _, c := range s.PlatformCertificates() {
+				out = append(out, c.Certificate)
+			}
+			return out
+		}(),
+		ServiceID: serviceID,
+		ChannelID: channelID,
+		AppID:     appID,
+		MPAppID:   appID,
+		MPSecret:  s.id.mpSecret,
 	}
 }
 
@@ -316,6 +334,11 @@ type Settings struct {
 	// mch_id / sub_mch_id as the spec's example does, instead of the field
 	// table's mchid / sub_mchid.
 	ExampleSpelling bool
+	// SignWithCertificate signs notifications and API answers in
+	// platform-certificate mode: with the newest platform certificate's key,
+	// Wechatpay-Serial its serial, instead of the WeChat Pay public key
+	// (PUB_KEY_ID_…, the default).
+	SignWithCertificate bool
 }
 
 // Settings returns the current switches.
@@ -332,20 +355,27 @@ func readSettings(ctx context.Context, q queryer) (Settings, error) {
 	if err != nil {
 		return Settings{}, err
 	}
-	return Settings{Duplicates: d == "on", ExampleSpelling: sp == "example"}, nil
+	sg, err := setting(ctx, q, "signing")
+	if err != nil {
+		return Settings{}, err
+	}
+	return Settings{Duplicates: d == "on", ExampleSpelling: sp == "example", SignWithCertificate: sg == "certificate"}, nil
 }
 
 // SetSettings stores the switches; they apply to what happens next.
 func (s *Sandbox) SetSettings(ctx context.Context, st Settings) error {
-	d, sp := "off", "table"
+	d, sp, sg := "off", "table", "public_key"
 	if st.Duplicates {
 		d = "on"
 	}
 	if st.ExampleSpelling {
 		sp = "example"
 	}
+	if st.SignWithCertificate {
+		sg = "certificate"
+	}
 	return s.update(ctx, func(tx *sql.Tx, _ time.Time) error {
-		for _, kv := range [][2]string{{"duplicates", d}, {"spelling", sp}} {
+		for _, kv := range [][2]string{{"duplicates", d}, {"spelling", sp}, {"signing", sg}} {
 			if err := saveSetting(ctx, tx, kv[0], kv[1]); err != nil {
 				return err
 			}

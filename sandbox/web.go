@@ -43,6 +43,9 @@ func (s *Sandbox) Mount(g *echo.Group, requireAdmin echo.MiddlewareFunc) {
 	g.POST("/control/forged", s.controlForged, requireAdmin)
 	g.POST("/control/resend", s.controlResend, requireAdmin)
 	g.POST("/control/duplicate", s.controlDuplicate, requireAdmin)
+	g.POST("/control/rotate", s.controlRotate, requireAdmin)
+
+	g.GET("/v3/certificates", s.apiHandlerSignedBy(s.certificates, s.certificateKey))
 
 	const perms = "/v3/payscore/acquiringbank/permissions"
 	g.POST(perms, s.apiHandler(s.preAuthorize))
@@ -178,6 +181,7 @@ var flashes = map[string]string{
 	"forged":     "Forged notification sent: see its attempt below (the console must refuse it).",
 	"resent":     "Notification sent again: see its attempt below.",
 	"duplicated": "Notification sent twice at once: see its attempts below.",
+	"rotated":    "New platform certificate issued: in certificate mode it signs from now on.",
 }
 
 var controlErrors = map[string]string{
@@ -226,10 +230,14 @@ func (s *Sandbox) controlGet(c echo.Context) error {
 		Identity: []fieldView{
 			{"mchid", cr.MchID}, {"service_id", cr.ServiceID}, {"channel_id", cr.ChannelID},
 			{"appid (also the official account)", cr.AppID}, {"merchant certificate serial", cr.CertSerial},
-			{"WeChat Pay public key id", cr.PublicKeyID}, {"notification retry schedule", scheduleText(s.schedule, s.giveUpAfter)},
+			{"WeChat Pay public key id", cr.PublicKeyID}, {"signing mode", signingModeText(st.SignWithCertificate)},
+			{"notification retry schedule", scheduleText(s.schedule, s.giveUpAfter)},
 			{"notifications go to", or(s.notifyURL, "each pre-authorize's notify_url")},
 		},
 		Settings: st,
+	}
+	for _, pc := range s.PlatformCertificates() {
+		v.Certificates = append(v.Certificates, certView{Serial: pc.Serial, Expires: showTime(pc.NotAfter), Current: pc.Current})
 	}
 	for _, k := range s.PendingFaults() {
 		v.Faults = append(v.Faults, faultLabel(k))
@@ -259,6 +267,10 @@ func faultLabel(k FaultKind) string {
 		return "slow answer (past the client's time-out)"
 	case FaultBadSignature:
 		return "answer with a wrong signature"
+	case FaultUnsigned401:
+		return "401 SIGN_ERROR, unsigned (as for a wrong merchant serial, key or clock)"
+	case FaultUnsigned429:
+		return "429 FREQUENCY_LIMITED, unsigned (gateway; Retry-After: 1)"
 	}
 	return k.String()
 }
@@ -325,8 +337,9 @@ func (s *Sandbox) controlDone(c echo.Context, done string, err error) error {
 
 func (s *Sandbox) controlSettings(c echo.Context) error {
 	err := s.SetSettings(c.Request().Context(), Settings{
-		Duplicates:      c.FormValue("duplicates") == "on",
-		ExampleSpelling: c.FormValue("spelling") == "example",
+		Duplicates:          c.FormValue("duplicates") == "on",
+		ExampleSpelling:     c.FormValue("spelling") == "example",
+		SignWithCertificate: c.FormValue("signing") == "certificate",
 	})
 	return s.controlDone(c, "settings", err)
 }
@@ -363,4 +376,9 @@ func (s *Sandbox) controlResend(c echo.Context) error {
 func (s *Sandbox) controlDuplicate(c echo.Context) error {
 	_, err := s.Duplicate(c.Request().Context(), c.FormValue("notification_id"))
 	return s.controlDone(c, "duplicated", err)
+}
+
+func (s *Sandbox) controlRotate(c echo.Context) error {
+	_, err := s.RotatePlatformCertificate(c.Request().Context())
+	return s.controlDone(c, "rotated", err)
 }

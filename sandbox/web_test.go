@@ -44,7 +44,7 @@ func TestConsentPage(t *testing.T) {
 
 	t.Run("OKAgree", func(t *testing.T) {
 		token := e.mustToken(t, "CONSENT1", "1230000109", "")
-		resp := e.do(t, http.MethodGet, "/sandbox/payscore?apply_permissions_token="+token, nil, nil)
+		resp := e.do(t, http.MethodGet, "/sandbox/payscore?apply_permissions_token="+url.QueryEscape(token), nil, nil)
 		if got, want := resp.StatusCode, http.StatusOK; got != want {
 			t.Fatalf("status: got %d, want %d", got, want)
 		}
@@ -132,7 +132,7 @@ func TestConsentPage(t *testing.T) {
 		token := e.mustToken(t, "CONSENT3", "1230000109", "")
 		e.clock.Add(61 * time.Minute)
 		defer e.clock.Add(-61 * time.Minute)
-		d := doc(t, e.do(t, http.MethodGet, "/sandbox/payscore?apply_permissions_token="+token, nil, nil))
+		d := doc(t, e.do(t, http.MethodGet, "/sandbox/payscore?apply_permissions_token="+url.QueryEscape(token), nil, nil))
 		if got, want := d.Find(`[data-testid=consent]`).AttrOr("data-stage", ""), "expired"; got != want {
 			t.Errorf("stage: got %q, want %q", got, want)
 		}

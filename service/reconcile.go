@@ -31,7 +31,8 @@ const (
 	reconcileChanged     = "changed"      // WeChat Pay's state differed from ours; recorded
 	reconcileUnchanged   = "unchanged"    // it agreed with ours
 	reconcileNotFound    = "not_found"    // ORDER_NOT_EXIST
-	reconcileRateLimited = "rate_limited" // FREQUENCY_LIMITED: the run stops
+	reconcileRateLimited = "rate_limited" // 429 or FREQUENCY_LIMITED, signed or not: the run stops
+	reconcileSignError   = "sign_error"   // 401 SIGN_ERROR: WeChat Pay cannot authenticate us; the run stops
 	reconcileError       = "error"        // no usable answer; tried again next run
 )
 
@@ -99,8 +100,8 @@ func (s *Reconciler) register() *prometheus.CounterVec {
 //
 // Answers are recorded with source "reconcile". It returns how many
 // authorizations WeChat Pay answered for. Errors of single items are logged
-// and counted in payscore_reconcile_total, never fatal; FREQUENCY_LIMITED
-// ends the run early. The error returned is the database's, or ctx's.
+// and counted in payscore_reconcile_total, never fatal; a rate limit (429 or
+// FREQUENCY_LIMITED, signed or not) and SIGN_ERROR end the run early. The error returned is the database's, or ctx's.
 func (s *Reconciler) Reconcile(ctx context.Context, maxAge time.Duration) (int, error) {
 	counter := s.outcomes()
 	now := nowOr(s.Now)
@@ -116,7 +117,7 @@ func (s *Reconciler) Reconcile(ctx context.Context, maxAge time.Duration) (int, 
 		outcome := s.reconcileOne(ctx, l.AuthorizationCode, l.SubMchID, l.State)
 		counter.WithLabelValues(outcome).Inc()
 		switch outcome {
-		case reconcileRateLimited:
+		case reconcileRateLimited, reconcileSignError:
 			return checked, nil
 		case reconcileError:
 			// Asked again after a growing delay, so that links that keep
@@ -143,7 +144,7 @@ func (s *Reconciler) Reconcile(ctx context.Context, maxAge time.Duration) (int, 
 		outcome := s.reconcileOne(ctx, a.AuthorizationCode, a.SubMchID, a.State)
 		counter.WithLabelValues(outcome).Inc()
 		switch outcome {
-		case reconcileRateLimited:
+		case reconcileRateLimited, reconcileSignError:
 			return checked, nil
 		case reconcileChanged, reconcileUnchanged:
 			checked++
@@ -176,8 +177,13 @@ func (s *Reconciler) reconcileOne(ctx context.Context, code, subMchID, known str
 			log.Warn("reconcile: WeChat Pay does not know the authorization", "authorization_code", code, "sub_mchid", subMchID)
 			return reconcileNotFound
 		case f.Kind == payscore.FailureRateLimited:
-			log.Warn("reconcile: rate limited; the run stops", "authorization_code", code)
+			log.Warn("reconcile: rate limited; the run stops", "authorization_code", code, "signed", f.Signed)
 			return reconcileRateLimited
+		case f.Kind == payscore.FailureRefused && f.NormalizedCode() == payscore.CodeSignError:
+			// Every further query would be refused the same way.
+			log.Error("reconcile: WeChat Pay cannot verify our signature (check the merchant serial, private key and clock); the run stops",
+				"authorization_code", code, "request_id", f.RequestID)
+			return reconcileSignError
 		}
 		log.Warn("reconcile: query failed", "authorization_code", code, "err", err)
 		return reconcileError

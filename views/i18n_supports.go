@@ -2,7 +2,10 @@ package views
 
 // supportStrings are the strings of the support screens: look-up, terminate.
 var supportStrings = map[string]entry{
-	"support.title":  {"授权查询", "Authorization look-up"},
+	"support.title": {"授权查询", "Authorization look-up"},
+	// Shown under an error answer that carried no Wechatpay-* signature.
+	"support.err.unsigned": {"该应答没有微信支付签名：微信支付不对无法验证身份的请求（如签名错误）及部分网关应答（如频率限制）签名。它只会让调用失败，不会被当作成功。",
+		"This answer carries no WeChat Pay signature: WeChat Pay does not sign its answers to requests it could not authenticate (such as a signature error), nor some gateway answers (such as rate limits). It can only make the call fail, never succeed."},
 	"support.search": {"查询", "Look up"},
 	"support.choose": {"请选择子商户", "Choose a sub-merchant"},
 	"support.cancel": {"取消", "Cancel"},

@@ -50,6 +50,10 @@ type UpstreamError struct {
 	Code        string // WeChat Pay's error code, if any
 	Message     string // WeChat Pay's own message, if any
 	RequestID   string
+	// Unsigned marks an error answer that carried no WeChat Pay signature
+	// (a 401 SIGN_ERROR, a gateway's 429): shown as WeChat's answer, with
+	// a note saying why it is unsigned.
+	Unsigned bool
 }
 
 // NewLinkView is the form that creates an authorization link.

@@ -65,6 +65,11 @@ type WeChatPay struct {
 	Verifier *payscore.NotifyVerifier
 	Tickets  *payscore.TicketSource
 	JSSDKURL string
+	// Certificates downloads and refreshes the platform certificates
+	// whenever some are configured (platform-certificate or combined
+	// mode; in sandbox mode always): run its Run beside the server. Nil in
+	// public-key mode.
+	Certificates *payscore.PlatformCertificates
 	// Sandbox is the simulator; nil in live mode. Mount it under /sandbox
 	// and Close it after use.
 	Sandbox *sandbox.Sandbox
@@ -99,7 +104,10 @@ func NewWeChatPay(ctx context.Context, o Options) (*WeChatPay, error) {
 		}
 		cr := sb.Credentials()
 		pcfg.MchID, pcfg.CertSerial, pcfg.PrivateKey, pcfg.APIv3Key = cr.MchID, cr.CertSerial, cr.MerchantKey, cr.APIv3Key
-		pcfg.PublicKey, pcfg.PublicKeyID = cr.PublicKey, cr.PublicKeyID
+		// Combined (migration) mode, as a merchant moving from platform
+		// certificates to the public key runs: the simulator signs with
+		// either, as its control page says.
+		pcfg.PublicKey, pcfg.PublicKeyID, pcfg.PlatformCerts = cr.PublicKey, cr.PublicKeyID, cr.PlatformCerts
 		pcfg.ServiceID, pcfg.ChannelID, pcfg.AppID = cr.ServiceID, cr.ChannelID, cr.AppID
 		pcfg.APIBase = o.SelfURL + "/sandbox"
 		tcfg = payscore.TicketConfig{APIBase: o.SelfURL + "/sandbox", AppID: cr.MPAppID, Secret: cr.MPSecret}
@@ -114,6 +122,15 @@ func NewWeChatPay(ctx context.Context, o Options) (*WeChatPay, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	var err error
+	if len(pcfg.PlatformCerts) > 0 {
+		// Platform-certificate mode: the configured certificates, plus
+		// those downloaded from WeChat Pay, so that a rotated certificate
+		// is accepted without a restart.
+		if w.Certificates, err = payscore.NewPlatformCertificates(pcfg); err != nil {
+			return fail("platform certificates", err)
+		}
+		pcfg.Certificates = w.Certificates
+	}
 	if w.Client, err = payscore.NewClient(pcfg); err != nil {
 		return fail("payscore client", err)
 	}
