@@ -94,6 +94,10 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 		JSSDK:        wp.Tickets,
 		JSSDKURL:     wp.JSSDKURL,
 	}
+	deps.Keys.PublicKeyID = wp.Config.PublicKeyID
+	if a.certs != nil {
+		deps.Keys.Certificates = a.certs
+	}
 	if a.sandbox != nil {
 		deps.MountSandbox = a.sandbox.Mount
 	}

@@ -58,6 +58,23 @@ type Deps struct {
 	JSSDK JSSDK
 	// JSSDKURL is the JS-SDK script the landing page loads (WECHAT_JSSDK_URL).
 	JSSDKURL string
+	// Keys are WeChat Pay's keys the console verifies with, for the
+	// overview: which one signed the notifications, when certificates
+	// expire.
+	Keys VerifyKeys
+}
+
+// VerifyKeys are the WeChat Pay keys the console verifies answers and
+// notifications with.
+type VerifyKeys struct {
+	// PublicKeyID is the WeChat Pay public key's id (PUB_KEY_ID_…); ""
+	// when not configured.
+	PublicKeyID string
+	// Certificates are the platform certificates, configured and
+	// downloaded; nil in public-key mode.
+	Certificates interface {
+		Status() payscore.CertificateStatus
+	}
 }
 
 // JSSDK signs the JS-SDK configuration for a page URL (payscore.TicketSource).

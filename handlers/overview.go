@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
@@ -48,6 +49,7 @@ func (h *Handler) overview(c echo.Context) error {
 			return errInternal(err)
 		}
 	}
+	h.keysView(&v, figures.NotificationKeys, now)
 	for _, cb := range latest {
 		v.LatestCallbacks = append(v.LatestCallbacks, callbackRow(cb, "", 0))
 	}
@@ -56,4 +58,34 @@ func (h *Handler) overview(c echo.Context) error {
 			Reason: t.Reason, Status: t.Status, Username: t.Username, RequestID: t.RequestID, CreatedAt: t.CreatedAt})
 	}
 	return h.render(c, http.StatusOK, views.OverviewPage(h.page(c, views.T(ctx, "overview.title")), v))
+}
+
+// certificateWarning is how long before its expiry a certificate is
+// flagged on the overview.
+const certificateWarning = 30 * 24 * time.Hour
+
+// keysView fills which key signed the notifications of the last 24 hours
+// and when each platform certificate expires.
+func (h *Handler) keysView(v *views.OverviewView, keys []store.NotificationKey, now time.Time) {
+	certs := map[string]payscore.CertificateInfo{}
+	if h.Keys.Certificates != nil {
+		st := h.Keys.Certificates.Status()
+		for _, c := range st.Certificates {
+			certs[c.Serial] = c
+			v.Certificates = append(v.Certificates, views.CertificateRow{Serial: c.Serial, NotAfter: c.NotAfter,
+				Configured: c.Configured, Downloaded: c.Downloaded, ExpiresSoon: !now.Add(certificateWarning).Before(c.NotAfter)})
+		}
+		if st.LastError != nil {
+			v.CertificateError = st.LastError.Error()
+		}
+	}
+	for _, k := range keys {
+		row := views.SigningKeyRow{Serial: k.Serial, Kind: "unknown", Deliveries: k.Deliveries, LastReceived: k.LastReceived}
+		if c, ok := certs[k.Serial]; ok {
+			row.Kind, row.Expires = "certificate", c.NotAfter
+		} else if k.Serial == h.Keys.PublicKeyID && k.Serial != "" {
+			row.Kind = "public_key"
+		}
+		v.SigningKeys = append(v.SigningKeys, row)
+	}
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -208,7 +209,7 @@ func TestOverviewFigures(t *testing.T) {
 		}
 		return o
 	}
-	if got, want := figures(t), (store.Overview{}); got != want {
+	if got, want := figures(t), (store.Overview{}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("empty database: %+v, want zeros", got)
 	}
 	link := func(code string, expires time.Duration) {
@@ -234,7 +235,12 @@ func TestOverviewFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := figures(t)
-	if got, want := o, (store.Overview{ActiveAuthorizations: 2, AwaitingUser: 1, Callbacks24h: 2, Refusals24h: 1}); got != want {
+	keys := o.NotificationKeys
+	o.NotificationKeys = nil // checked in TestOverviewNotificationKeys
+	if len(keys) != 1 || keys[0].Deliveries != 2 {
+		t.Errorf("keys = %+v, want one serial with 2 deliveries", keys)
+	}
+	if got, want := o, (store.Overview{ActiveAuthorizations: 2, AwaitingUser: 1, Callbacks24h: 2, Refusals24h: 1}); !reflect.DeepEqual(got, want) {
 		t.Errorf("after two opens and a refusal: %+v, want %+v", got, want)
 	}
 	id, err := db.BeginTermination(ctx, store.Termination{AuthorizationCode: "A", SubMchID: m.SubMchID, Reason: "test"}, store.AuditEntry{Action: "terminate"})
@@ -299,5 +305,43 @@ func TestAuthorizationCountsMatch(t *testing.T) {
 	}
 	if kept != total || total != 7 {
 		t.Errorf("kept total %d, real total %d, want 7", kept, total)
+	}
+}
+
+// TestOverviewNotificationKeys (issue 9, item 8): the overview says which
+// key signed the notifications of the last 24 hours — every verified
+// delivery, duplicates included, counted per Wechatpay-Serial — and forgets
+// older hours.
+func TestOverviewNotificationKeys(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openLogDB(t)
+	mustSubMerchant(t, db, "1900000001")
+	deliver := func(id, serial string) {
+		t.Helper()
+		n := notification(id, store.EventOpen, "K-"+id, clock.Now())
+		n.Serial = serial
+		if _, err := db.RecordNotification(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const pub, oldCert, newCert = "PUB_KEY_ID_0112345", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "7C2F6E1A0B3D4E5F60718293A4B5C6D7E8F90A1B"
+	deliver("EV-OLD", oldCert) // more than a day before the others
+	clock.Advance(26 * time.Hour)
+	deliver("EV-1", pub)
+	deliver("EV-1", pub) // a duplicate delivery is signed too
+	clock.Advance(time.Hour)
+	deliver("EV-2", newCert)
+	o, err := db.OverviewFigures(ctx, clock.Now(), clock.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.NotificationKey{{Serial: newCert, Deliveries: 1}, {Serial: pub, Deliveries: 2}}
+	if len(o.NotificationKeys) != len(want) {
+		t.Fatalf("keys = %+v, want %+v", o.NotificationKeys, want)
+	}
+	for i, k := range o.NotificationKeys {
+		if k.Serial != want[i].Serial || k.Deliveries != want[i].Deliveries || k.LastReceived.IsZero() {
+			t.Errorf("key %d = %+v, want %+v", i, k, want[i])
+		}
 	}
 }

@@ -110,7 +110,7 @@ func (db *DB) runBatcher() {
 // notifyStmts are the hot path's statements, prepared once on the writer's
 // single connection and reused by every batch.
 type notifyStmts struct {
-	findCallback, countDelivery, saveAuthorization, touchAuthorization, insertCallback, insertDelivery *sql.Stmt
+	findCallback, countDelivery, saveAuthorization, touchAuthorization, insertCallback, insertDelivery, countKey *sql.Stmt
 }
 
 func (db *DB) prepareNotifyStmts(ctx context.Context) error {
@@ -135,6 +135,9 @@ func (db *DB) prepareNotifyStmts(ctx context.Context) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`),
 		insertDelivery: prep(`INSERT INTO callback_deliveries (callback_id, received_at, remote_addr, serial, outcome) VALUES (?, ?, ?, ?, ?)`),
+		countKey: prep(`INSERT INTO notification_keys (serial, hour, deliveries, last_received_at) VALUES (?, ?, 1, ?)
+			ON CONFLICT (serial, hour) DO UPDATE SET deliveries = deliveries + 1,
+				last_received_at = max(last_received_at, excluded.last_received_at)`),
 	}
 	if err := errors.Join(errs...); err != nil {
 		st.close()
@@ -146,7 +149,7 @@ func (db *DB) prepareNotifyStmts(ctx context.Context) error {
 
 // close closes the statements that were prepared.
 func (st notifyStmts) close() {
-	for _, s := range []*sql.Stmt{st.findCallback, st.countDelivery, st.saveAuthorization, st.touchAuthorization, st.insertCallback, st.insertDelivery} {
+	for _, s := range []*sql.Stmt{st.findCallback, st.countDelivery, st.saveAuthorization, st.touchAuthorization, st.insertCallback, st.insertDelivery, st.countKey} {
 		if s != nil {
 			s.Close()
 		}
@@ -164,6 +167,7 @@ func (db *DB) writeBatch(items []*batchItem) ([]batchResult, error) {
 			touchAuthorization: tx.StmtContext(ctx, db.notify.touchAuthorization),
 			insertCallback:     tx.StmtContext(ctx, db.notify.insertCallback),
 			insertDelivery:     tx.StmtContext(ctx, db.notify.insertDelivery),
+			countKey:           tx.StmtContext(ctx, db.notify.countKey),
 		}
 		for i, it := range items {
 			outcome, err := recordNotification(ctx, tx, st, it.n)
@@ -226,6 +230,10 @@ func recordNotification(ctx context.Context, tx *Tx, st notifyStmts, n Notificat
 	}
 	if _, err := st.insertDelivery.ExecContext(ctx, id, now, n.RemoteAddr, n.Serial, outcome); err != nil {
 		return "", fmt.Errorf("store: record delivery: %w", err)
+	}
+	// Which key signed it, for the overview (hour: "YYYY-MM-DDTHH" of now).
+	if _, err := st.countKey.ExecContext(ctx, n.Serial, now[:13], now); err != nil {
+		return "", fmt.Errorf("store: count signing key: %w", err)
 	}
 	return outcome, nil
 }

@@ -21,6 +21,17 @@ type Overview struct {
 	// TerminatedToday counts terminations that succeeded, requested since
 	// the start of the day given to OverviewFigures.
 	TerminatedToday int
+	// NotificationKeys says which keys signed the notifications accepted
+	// in the last 24 hours (counted by the hour), the latest used first.
+	NotificationKeys []NotificationKey
+}
+
+// NotificationKey is one Wechatpay-Serial that signed verified
+// notifications: a PUB_KEY_ID_… or a platform certificate serial.
+type NotificationKey struct {
+	Serial       string
+	Deliveries   int
+	LastReceived time.Time
 }
 
 // OverviewFigures reads the overview's counts in one consistent snapshot.
@@ -57,7 +68,25 @@ func (db *DB) OverviewFigures(ctx context.Context, now, dayStart time.Time) (Ove
 				return fmt.Errorf("store: overview: %w", err)
 			}
 		}
-		return nil
+		// At most 25 hourly rows per key.
+		rows, err := tx.QueryContext(ctx, `SELECT serial, sum(deliveries), max(last_received_at) FROM notification_keys
+			WHERE hour >= ? GROUP BY serial ORDER BY max(last_received_at) DESC, serial`, fmtTime(now.Add(-24*time.Hour))[:13])
+		if err != nil {
+			return fmt.Errorf("store: overview: keys: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k NotificationKey
+			var last string
+			if err := rows.Scan(&k.Serial, &k.Deliveries, &last); err != nil {
+				return fmt.Errorf("store: overview: keys: %w", err)
+			}
+			if k.LastReceived, err = parseTime(last); err != nil {
+				return fmt.Errorf("store: overview: keys: %w", err)
+			}
+			o.NotificationKeys = append(o.NotificationKeys, k)
+		}
+		return rows.Err()
 	})
 	return o, err
 }

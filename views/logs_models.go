@@ -134,6 +134,37 @@ type OverviewView struct {
 	RecentTerminations   []TerminationRow
 	// Emergency is the landing pages' switch, filled for admins only.
 	Emergency EmergencyView
+	// SigningKeys are the keys that signed the notifications of the last
+	// 24 hours, the latest used first.
+	SigningKeys []SigningKeyRow
+	// Certificates are the platform certificates the console verifies
+	// with (configured or downloaded), the latest expiry first; empty in
+	// public-key mode.
+	Certificates []CertificateRow
+	// CertificateError is the last download's failure, if it failed.
+	CertificateError string
+}
+
+// SigningKeyRow is one key that signed accepted notifications.
+type SigningKeyRow struct {
+	Serial string
+	// Kind is "public_key", "certificate" or "unknown" (a serial no
+	// longer configured).
+	Kind         string
+	Deliveries   int
+	LastReceived time.Time
+	// Expires is the certificate's expiry; zero for the public key.
+	Expires time.Time
+}
+
+// CertificateRow is one platform certificate.
+type CertificateRow struct {
+	Serial     string
+	NotAfter   time.Time
+	Configured bool // from WECHATPAY_PLATFORM_CERT
+	Downloaded bool // from GET /v3/certificates
+	// ExpiresSoon is true within 30 days of NotAfter (or past it).
+	ExpiresSoon bool
 }
 
 // TerminationRow is one termination in the overview.
