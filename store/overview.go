@@ -70,7 +70,7 @@ func (db *DB) OverviewFigures(ctx context.Context, now, dayStart time.Time) (Ove
 		}
 		// At most 25 hourly rows per key.
 		rows, err := tx.QueryContext(ctx, `SELECT serial, sum(deliveries), max(last_received_at) FROM notification_keys
-			WHERE hour >= ? GROUP BY serial ORDER BY max(last_received_at) DESC, serial`, fmtTime(now.Add(-24*time.Hour))[:13])
+			WHERE hour >= ? GROUP BY serial ORDER BY max(last_received_at) DESC, serial`, fmtTime(now.Add(-24 * time.Hour))[:13])
 		if err != nil {
 			return fmt.Errorf("store: overview: keys: %w", err)
 		}
