@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -17,59 +16,22 @@ import (
 	"github.com/payscore-console/payscore-console/views"
 )
 
-// withCertificateMode, after withWeChatPay, configures the console as
-// wiring.go does when platform certificates are configured: combined
-// (migration) mode, the certificates the sandbox had at start, and the
-// official SDK's downloader refreshing them (*certs; the test calls
-// Refresh once the server listens, as main runs it).
-func withCertificateMode(t testing.TB, wp *wechatPay, certs **payscore.PlatformCertificates) serverOption {
-	return func(c *serverConfig) {
-		prev := c.deps
-		c.deps = func(d *testWiring) {
-			prev(d)
-			cr := wp.sb.Credentials()
-			self := d.BaseURL.String()
-			cfg := payscore.Config{
-				MchID: cr.MchID, CertSerial: cr.CertSerial, PrivateKey: cr.MerchantKey, APIv3Key: cr.APIv3Key,
-				PublicKey: cr.PublicKey, PublicKeyID: cr.PublicKeyID, PlatformCerts: cr.PlatformCerts, APIBase: self + "/sandbox",
-				ServiceID: cr.ServiceID, ChannelID: cr.ChannelID, AppID: cr.AppID,
-				AttemptTimeout: 2 * time.Second, OverallTimeout: 6 * time.Second, BaseBackoff: 10 * time.Millisecond,
-			}
-			pc, err := payscore.NewPlatformCertificates(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg.Certificates = pc
-			client, err := payscore.NewClient(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			verifier, err := payscore.NewNotifyVerifier(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wp.client, *certs = client, pc
-			d.PayScore = client
-			d.Receiver.Parser = verifier
-			d.Keys = VerifyKeys{PublicKeyID: cr.PublicKeyID, Certificates: pc}
-		}
-	}
-}
-
 // TestCertificateRotation (issue 9, item 8): in platform-certificate mode
+// (here combined with the public key, as wiring runs the sandbox console)
 // the console downloads WeChat Pay's certificates with the official SDK's
 // downloader; after the sandbox rotates its certificate, notifications and
 // answers signed with the new one are accepted without a restart, and the
 // overview says which key signed what and when each certificate expires.
 func TestCertificateRotation(t *testing.T) {
-	var (
-		wp    wechatPay
-		certs *payscore.PlatformCertificates
-	)
-	ts := newTestServer(t, withWeChatPay(t, &wp), withCertificateMode(t, &wp, &certs))
+	var wp wechatPay
+	ts := newTestServer(t, withWeChatPay(t, &wp))
+	certs := wp.certs
+	if certs == nil {
+		t.Fatal("the sandbox console runs without platform certificates")
+	}
 	ctx := context.Background()
 	ts.addSubMerchant(t, "1900000001", "测试商户", false)
-	if err := certs.Refresh(ctx); err != nil {
+	if err := certs.Refresh(ctx); err != nil { // serve runs certs.Run
 		t.Fatalf("first download: %v", err)
 	}
 	first := wp.sb.PlatformCertificates()[0].Serial

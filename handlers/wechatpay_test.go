@@ -19,6 +19,9 @@ type wechatPay struct {
 	sb     *sandbox.Sandbox
 	client *payscore.Client
 	creds  sandbox.Credentials
+	// certs are the platform certificates (the console runs the sandbox in
+	// combined mode); tests call Refresh where serve runs Run.
+	certs *payscore.PlatformCertificates
 }
 
 // withWeChatPay mounts the sandbox on the test server and points the
@@ -48,7 +51,11 @@ func withWeChatPay(t testing.TB, wp *wechatPay) serverOption {
 				t.Fatalf("wiring.NewWeChatPay: %v", err)
 			}
 			t.Cleanup(func() { w.Sandbox.Close() })
-			*wp = wechatPay{sb: w.Sandbox, client: w.Client, creds: w.Sandbox.Credentials()}
+			*wp = wechatPay{sb: w.Sandbox, client: w.Client, creds: w.Sandbox.Credentials(), certs: w.Certificates}
+			d.Keys = VerifyKeys{PublicKeyID: w.Config.PublicKeyID}
+			if w.Certificates != nil {
+				d.Keys.Certificates = w.Certificates
+			}
 			d.PayScore = w.Client
 			d.JSSDK = w.Tickets
 			d.JSSDKURL = w.JSSDKURL
