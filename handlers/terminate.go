@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -121,6 +122,11 @@ func (h *Handler) runTermination(c echo.Context, v views.TerminateView) error {
 	if err != nil {
 		return errInternal(err)
 	}
+	if res.Ended != nil {
+		// Already over: no call was made. Say when and how it ended.
+		h.addFlash(c, "info", endedText(ctx, code, res.Ended))
+		return c.Redirect(http.StatusSeeOther, views.LookupURL(code))
+	}
 	if res.Status == store.TerminationSucceeded {
 		key := "support.terminate.done"
 		if res.Confirmed {
@@ -135,4 +141,20 @@ func (h *Handler) runTermination(c echo.Context, v views.TerminateView) error {
 		v.Upstream, status = upstreamFailure(ctx, res.CallErr)
 	}
 	return h.render(c, status, views.TerminatePage(h.page(c, views.T(ctx, "support.terminate.title")), v))
+}
+
+// endedText says when and how an authorization that was already over
+// ended.
+func endedText(ctx context.Context, code string, e *service.Ended) string {
+	when := views.T(ctx, "support.terminate.over.when.unknown")
+	if e.At != nil {
+		when = views.FormatTime(*e.At)
+	}
+	switch e.How {
+	case service.EndedByUser:
+		return views.Tf(ctx, "support.terminate.over.user", code, when)
+	case service.EndedByTerminated:
+		return views.Tf(ctx, "support.terminate.over.terminated", code, when, e.By)
+	}
+	return views.Tf(ctx, "support.terminate.over.unknown", code, when)
 }

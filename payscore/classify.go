@@ -72,6 +72,12 @@ type Failure struct {
 	Timeout bool
 	// Field is the request field refused before sending (Invalid).
 	Field string
+	// AfterUnknown is true when an earlier attempt of the same call had an
+	// unknown outcome (the client retried after a time-out, a network
+	// failure or a 5xx): WeChat Pay may have acted on that attempt, so a
+	// refusal about the state (INVALID_ORDER_STATE, ORDER_CANCELED,
+	// ORDER_DONE) may be the call's own effect. See StateError.
+	AfterUnknown bool
 	// Err is the error classified.
 	Err error
 }
@@ -81,6 +87,8 @@ type Failure struct {
 // FailureUnknown.
 func Classify(err error) Failure {
 	f := Failure{Err: err}
+	var au *AfterUnknownError
+	f.AfterUnknown = errors.As(err, &au)
 	var (
 		ve *ValidationError
 		ae *APIError
@@ -118,6 +126,19 @@ func Classify(err error) Failure {
 func (f Failure) Answered() bool {
 	return f.Kind == FailureRefused || f.Kind == FailureRateLimited ||
 		(f.Kind == FailureUnknown && f.Status != 0 && (f.Signed || f.Code != ""))
+}
+
+// StateError reports whether WeChat Pay refused because of the
+// authorization's state: INVALID_ORDER_STATE, ORDER_CANCELED or ORDER_DONE.
+func (f Failure) StateError() bool {
+	if f.Kind != FailureRefused {
+		return false
+	}
+	switch f.NormalizedCode() {
+	case CodeInvalidOrderState, CodeOrderCanceled, CodeOrderDone:
+		return true
+	}
+	return false
 }
 
 // NormalizedCode is Code without the stray spaces of the spec's table

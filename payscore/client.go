@@ -528,6 +528,10 @@ func (c *Client) do(ctx context.Context, call, method, reqURL string, body []byt
 	defer cancel()
 
 	var last attemptResult
+	// unknown is set once an attempt's outcome is unknown (time-out, network,
+	// 5xx): WeChat Pay may have acted on it, whatever later attempts hear.
+	// A 429 is not: the request was turned away before any work.
+	unknown := false
 	for attempt := 1; ; attempt++ {
 		last = c.attempt(ctx, method, reqURL, body)
 		c.metrics.attempts.WithLabelValues(call, last.status).Inc()
@@ -535,24 +539,31 @@ func (c *Client) do(ctx context.Context, call, method, reqURL string, body []byt
 			return last.resp, nil
 		}
 		if !last.retry || attempt >= c.cfg.MaxAttempts || ctx.Err() != nil {
-			return nil, c.finalError(ctx, call, attempt, last)
+			return nil, c.finalError(ctx, call, attempt, last, unknown)
+		}
+		if !last.rateLimited {
+			unknown = true
 		}
 		wait := c.backoff(attempt, last)
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
 			// Waiting would use up the deadline: give the last answer now.
-			return nil, c.finalError(ctx, call, attempt, last)
+			return nil, c.finalError(ctx, call, attempt, last, unknown)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, c.finalError(ctx, call, attempt, last)
+			return nil, c.finalError(ctx, call, attempt, last, unknown)
 		}
 	}
 }
 
-func (c *Client) finalError(ctx context.Context, call string, attempts int, last attemptResult) error {
+// finalError is the error a call returns after its last attempt. When an
+// earlier attempt's outcome was unknown and the last one was answered, the
+// answer is wrapped in an *AfterUnknownError: the caller must not take it
+// as the whole story (a state error may be the first attempt's effect).
+func (c *Client) finalError(ctx context.Context, call string, attempts int, last attemptResult, earlierUnknown bool) error {
 	var te *TransportError
 	if errors.As(last.err, &te) {
 		te.Call, te.Attempts = call, attempts
@@ -560,6 +571,9 @@ func (c *Client) finalError(ctx context.Context, call string, attempts int, last
 			te.Timeout = true
 		}
 		return te
+	}
+	if earlierUnknown {
+		return &AfterUnknownError{Attempts: attempts, Err: last.err}
 	}
 	return last.err
 }

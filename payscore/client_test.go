@@ -656,3 +656,46 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterUnknown: a retried call reports that an earlier attempt's outcome
+// was unknown, so a state error on the retry can be settled by a query.
+func TestAfterUnknown(t *testing.T) {
+	req := TerminateRequest{AuthorizationCode: testCode, SubMchID: testSubMchID, Reason: "撤销原因"}
+	stateErr := `{"code":"INVALID_ORDER_STATE","message":"单据状态错误"}`
+	t.Run("OKTimeoutThenStateError", func(t *testing.T) {
+		f := newFakeWxPay(t, slowReply(time.Second, signedReply(204, "")), signedReply(400, stateErr))
+		c := newTestClient(t, f, func(cfg *Config) { cfg.AttemptTimeout = 200 * time.Millisecond })
+		_, err := c.Terminate(context.Background(), req)
+		got := Classify(err)
+		if got.Kind != FailureRefused || !got.AfterUnknown || !got.StateError() || got.Code != CodeInvalidOrderState {
+			t.Fatalf("Classify = %+v, want a refused state error after an unknown attempt", got)
+		}
+		if !isAPIError(err, CodeInvalidOrderState) {
+			t.Errorf("errors.As finds no APIError in %v", err)
+		}
+	})
+	t.Run("OK500ThenStateError", func(t *testing.T) {
+		f := newFakeWxPay(t, signedReply(500, `{"code":"SYSTEM_ERROR","message":"x"}`), signedReply(400, stateErr))
+		c := newTestClient(t, f, nil)
+		_, err := c.Terminate(context.Background(), req)
+		if got := Classify(err); !got.AfterUnknown || !got.StateError() {
+			t.Fatalf("Classify = %+v, want AfterUnknown", got)
+		}
+	})
+	t.Run("OKFirstAttemptStateError", func(t *testing.T) {
+		f := newFakeWxPay(t, signedReply(400, stateErr))
+		c := newTestClient(t, f, nil)
+		_, err := c.Terminate(context.Background(), req)
+		if got := Classify(err); got.AfterUnknown || !got.StateError() {
+			t.Fatalf("Classify = %+v, want a plain state error", got)
+		}
+	})
+	t.Run("OK429IsNotUnknown", func(t *testing.T) {
+		f := newFakeWxPay(t, signedReply(429, `{"code":"FREQUENCY_LIMITED","message":"x"}`), signedReply(400, stateErr))
+		c := newTestClient(t, f, nil)
+		_, err := c.Terminate(context.Background(), req)
+		if got := Classify(err); got.AfterUnknown {
+			t.Fatalf("Classify = %+v: a 429 did nothing, the state error is WeChat's whole answer", got)
+		}
+	})
+}

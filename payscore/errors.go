@@ -190,3 +190,24 @@ func (e *TransportError) Error() string {
 
 // Unwrap returns the underlying error, so errors.Is(err, context.DeadlineExceeded) works.
 func (e *TransportError) Unwrap() error { return e.Err }
+
+// AfterUnknownError is the final error of a call an earlier attempt of which
+// had an unknown outcome (no answer in time, a network failure, a 5xx): that
+// attempt may have taken effect at WeChat Pay, so an answer about the state
+// ("INVALID_ORDER_STATE" to a retried terminate) may be the consequence of
+// the call itself. Classify reports it as Failure.AfterUnknown; errors.As
+// still finds the final *APIError underneath.
+type AfterUnknownError struct {
+	// Attempts is how many requests were sent in all.
+	Attempts int
+	// Err is the final attempt's error.
+	Err error
+}
+
+// Error implements error.
+func (e *AfterUnknownError) Error() string {
+	return e.Err.Error() + " (after an earlier attempt whose outcome is unknown; " + strconv.Itoa(e.Attempts) + " attempts)"
+}
+
+// Unwrap returns the final attempt's error.
+func (e *AfterUnknownError) Unwrap() error { return e.Err }

@@ -50,10 +50,19 @@ const (
 	// without any Wechatpay-* header and without doing anything, as WeChat
 	// Pay's gateway may.
 	FaultUnsigned429
+	// FaultLate ("answer late") does the work at once and answers after
+	// the delay given to InjectLateAnswer (the control page's seconds),
+	// unless the caller hung up first: past the client's attempt time-out,
+	// the client retries a call that already took effect.
+	FaultLate
 )
 
 // FaultKinds lists every kind, in the order the control page offers them.
-var FaultKinds = []FaultKind{FaultSystemError, FaultFrequencyLimited, FaultSlow, FaultBadSignature, FaultUnsigned401, FaultUnsigned429}
+var FaultKinds = []FaultKind{FaultSystemError, FaultFrequencyLimited, FaultSlow, FaultBadSignature, FaultUnsigned401, FaultUnsigned429, FaultLate}
+
+// DefaultLateDelay is a FaultLate's delay when none is given: past the
+// client's default 5 s attempt time-out.
+const DefaultLateDelay = 6 * time.Second
 
 // String returns the kind's form value, e.g. "system_error".
 func (k FaultKind) String() string {
@@ -70,6 +79,8 @@ func (k FaultKind) String() string {
 		return "unsigned_401"
 	case FaultUnsigned429:
 		return "unsigned_429"
+	case FaultLate:
+		return "late"
 	}
 	return "fault(" + strconv.Itoa(int(k)) + ")"
 }
@@ -87,18 +98,45 @@ func ParseFaultKind(s string) (FaultKind, bool) {
 // InjectFault makes the next n calls of the three WeChat Pay API endpoints
 // fail with kind, after any faults already queued.
 func (s *Sandbox) InjectFault(kind FaultKind, n int) {
+	delay := time.Duration(0)
+	if kind == FaultLate {
+		delay = DefaultLateDelay
+	}
+	s.injectFault(kind, delay, n)
+}
+
+// InjectLateAnswer makes the next n API calls do their work at once and
+// answer after delay (FaultLate), after any faults already queued.
+func (s *Sandbox) InjectLateAnswer(delay time.Duration, n int) {
+	if delay <= 0 {
+		delay = DefaultLateDelay
+	}
+	s.injectFault(FaultLate, delay, n)
+}
+
+func (s *Sandbox) injectFault(kind FaultKind, delay time.Duration, n int) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	for range n {
-		s.faults = append(s.faults, kind)
+		s.faults = append(s.faults, fault{kind: kind, delay: delay})
 	}
+}
+
+// fault is a queued fault; delay is a FaultLate's.
+type fault struct {
+	kind  FaultKind
+	delay time.Duration
 }
 
 // PendingFaults returns the queued faults, the next one first.
 func (s *Sandbox) PendingFaults() []FaultKind {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
-	return append([]FaultKind(nil), s.faults...)
+	out := make([]FaultKind, len(s.faults))
+	for i, f := range s.faults {
+		out[i] = f.kind
+	}
+	return out
 }
 
 // ClearFaults drops every queued fault.
@@ -108,11 +146,11 @@ func (s *Sandbox) ClearFaults() {
 	s.faults = nil
 }
 
-func (s *Sandbox) takeFault() FaultKind {
+func (s *Sandbox) takeFault() fault {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	if len(s.faults) == 0 {
-		return 0
+		return fault{}
 	}
 	k := s.faults[0]
 	s.faults = s.faults[1:]
@@ -138,6 +176,7 @@ var (
 	errOrderNotExist     = &apiError{http.StatusNotFound, "ORDER_NOT_EXIST", "订单不存在"}
 	errInvalidOrderState = &apiError{http.StatusBadRequest, "INVALID_ORDER_STATE", "单据状态错误，当前状态不允许解除授权"}
 	errInvalidRequest    = &apiError{http.StatusBadRequest, "INVALID_REQUEST", "相同授权协议号已使用不同的参数"}
+	errCodeAgreed        = &apiError{http.StatusBadRequest, "INVALID_REQUEST", "该授权协议号已有用户授权，多个用户授权不能重复使用同一授权协议号"}
 )
 
 // maxBody bounds request bodies; the largest legal one is well under 2 KB.
@@ -179,7 +218,8 @@ func (s *Sandbox) apiHandlerSignedBy(h func(c echo.Context, body []byte) (int, a
 			return err
 		}
 		key := keyFor(c.Request().Context())
-		switch s.takeFault() {
+		f := s.takeFault()
+		switch f.kind {
 		case FaultSystemError:
 			return s.writeAPIError(c, key, &apiError{http.StatusInternalServerError, "SYSTEM_ERROR", "系统错误"})
 		case FaultFrequencyLimited:
@@ -194,7 +234,11 @@ func (s *Sandbox) apiHandlerSignedBy(h func(c echo.Context, body []byte) (int, a
 			// The work is done at once and only the answer is late: that is
 			// what makes a time-out's outcome unknown to the caller.
 			c.Response().Writer = &slowWriter{ResponseWriter: c.Response().Writer, done: c.Request().Context().Done()}
-			defer s.holdAnswer(c)
+			defer s.holdAnswer(c, s.slowDelay)
+		case FaultLate:
+			// Like FaultSlow, with the delay the control asked for.
+			c.Response().Writer = &slowWriter{ResponseWriter: c.Response().Writer, done: c.Request().Context().Done()}
+			defer s.holdAnswer(c, f.delay)
 		case FaultBadSignature:
 			key.key = s.id.forgerKey
 		}
@@ -220,14 +264,14 @@ func (s *Sandbox) apiHandlerSignedBy(h func(c echo.Context, body []byte) (int, a
 	}
 }
 
-// holdAnswer delays a slow answer until SlowDelay has passed or the caller
+// holdAnswer delays a slow answer until delay has passed or the caller
 // hung up. The answer itself is buffered until then (see slowWriter).
-func (s *Sandbox) holdAnswer(c echo.Context) {
+func (s *Sandbox) holdAnswer(c echo.Context, delay time.Duration) {
 	w, ok := c.Response().Writer.(*slowWriter)
 	if !ok {
 		return
 	}
-	t := time.NewTimer(s.slowDelay)
+	t := time.NewTimer(delay)
 	select {
 	case <-t.C:
 	case <-w.done:
@@ -489,6 +533,10 @@ func (s *Sandbox) preAuthorize(c echo.Context, body []byte) (int, any, error) {
 			// The same code with other parameters is a business-rule error;
 			// with the same parameters a fresh token is issued (a renewal).
 			return errInvalidRequest
+		case a.State == StateAvailable || !a.SuccessTime.IsZero():
+			// One authorization_code, one user: a code a user agreed to is
+			// never pre-authorized again (多个用户授权不能重复使用同一授权协议号).
+			return errCodeAgreed
 		}
 		return insertToken(c.Request().Context(), tx, token, req.AuthorizationCode, now, now.Add(tokenLifetime))
 	})

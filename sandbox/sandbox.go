@@ -136,7 +136,7 @@ type Sandbox struct {
 	certs  []platformCert
 
 	faultMu sync.Mutex
-	faults  []FaultKind
+	faults  []fault
 
 	// deliverMu makes DeliverDue calls take turns, so the background loop
 	// and a test (or two ticks) never send the same attempt twice.

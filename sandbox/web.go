@@ -188,7 +188,7 @@ var controlErrors = map[string]string{
 	"not_found":     "No such authorization or notification.",
 	"invalid_state": "Only an AVAILABLE authorization can be closed.",
 	"no_notify_url": "That authorization has no notify_url: nothing to send to.",
-	"bad_fault":     "Choose a fault kind and a count from 1 to 100.",
+	"bad_fault":     "Choose a fault kind, a count from 1 to 100 and, for a late answer, 1 to 120 seconds.",
 }
 
 func (s *Sandbox) controlGet(c echo.Context) error {
@@ -271,6 +271,8 @@ func faultLabel(k FaultKind) string {
 		return "401 SIGN_ERROR, unsigned (as for a wrong merchant serial, key or clock)"
 	case FaultUnsigned429:
 		return "429 FREQUENCY_LIMITED, unsigned (gateway; Retry-After: 1)"
+	case FaultLate:
+		return "late answer: do the work, answer after the seconds given"
 	}
 	return k.String()
 }
@@ -349,6 +351,16 @@ func (s *Sandbox) controlFaults(c echo.Context) error {
 	n, err := strconv.Atoi(c.FormValue("n"))
 	if !ok || err != nil || n < 1 || n > 100 {
 		return c.Redirect(http.StatusSeeOther, s.home()+"?err=bad_fault")
+	}
+	if kind == FaultLate {
+		secs := int(DefaultLateDelay / time.Second)
+		if v := c.FormValue("seconds"); v != "" {
+			if secs, err = strconv.Atoi(v); err != nil || secs < 1 || secs > 120 {
+				return c.Redirect(http.StatusSeeOther, s.base+"?err=bad_fault")
+			}
+		}
+		s.InjectLateAnswer(time.Duration(secs)*time.Second, n)
+		return s.controlDone(c, "faults", nil)
 	}
 	s.InjectFault(kind, n)
 	return s.controlDone(c, "faults", nil)

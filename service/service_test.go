@@ -249,6 +249,8 @@ func TestTerminate(t *testing.T) {
 			e := newEnv(t)
 			e.ps.terminate, e.ps.query = tt.terminate, tt.query
 			code := "TERM-" + tt.name
+			// Known AVAILABLE locally: the call is made without asking first.
+			agreed(t, e, code, "1900000101")
 			res, err := e.svc.Terminations.Terminate(ctx, alice, code, "1900000101", "风险控制")
 			if err != nil {
 				t.Fatal(err)

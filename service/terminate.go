@@ -30,6 +30,8 @@ type TerminationStore interface {
 	BeginTermination(ctx context.Context, t store.Termination, audit store.AuditEntry) (int64, error)
 	FinishTermination(ctx context.Context, id int64, status, requestID, errCode, errMsg string, audit store.AuditEntry) error
 	PendingTerminations(ctx context.Context) ([]store.Termination, error)
+	TerminationsByCode(ctx context.Context, code string) ([]store.Termination, error)
+	Audit(ctx context.Context, e store.AuditEntry) error
 }
 
 // Terminator is the terminate and query calls of the Pay Score API.
@@ -61,7 +63,35 @@ type TerminationResult struct {
 	State string
 	// CallErr is the terminate call's failure, if any (for showing it).
 	CallErr error
+	// Ended is set when the authorization was already over (WeChat Pay
+	// says UNAVAILABLE) before any call: no terminate call was made and
+	// nothing was recorded as a termination. Status is then "".
+	Ended *Ended
 }
+
+// How an authorization that was already over had ended.
+const (
+	EndedByUser       = "user"       // the user closed the service in WeChat
+	EndedByTerminated = "terminated" // a termination from this console
+	EndedUnknown      = "unknown"    // WeChat Pay does not say, nor do our records
+)
+
+// Ended says when and how an authorization that was already over ended.
+type Ended struct {
+	// At is WeChat Pay's cancel_authorization_time, or our record's time;
+	// nil when neither is known.
+	At *time.Time
+	// How is EndedByUser, EndedByTerminated or EndedUnknown.
+	How string
+	// By is who terminated it (EndedByTerminated), "" otherwise.
+	By string
+	// RequestID is the query's Request-ID.
+	RequestID string
+}
+
+// AuditTerminateSkipped is the audit action of a termination request for
+// an authorization that was already over: no call was made.
+const AuditTerminateSkipped = "terminate.skipped"
 
 // outcome is the settled outcome of one attempt.
 type outcome struct {
@@ -86,8 +116,16 @@ func (s *Terminations) KnownSubMchID(ctx context.Context, code string) (string, 
 // for the same code while one is in flight is refused by the store before
 // any call (Conflict). The outcome is recorded even if ctx is cancelled:
 // the client's own deadlines bound the calls.
+//
+// Before the call, the local state is looked at: unless it is AVAILABLE,
+// WeChat Pay is asked first, and an authorization it shows UNAVAILABLE gets
+// no terminate call at all (TerminationResult.Ended says when and how it
+// ended; the request is audited as terminate.skipped).
 func (s *Terminations) Terminate(ctx context.Context, actor Actor, code, subMchID, reason string) (TerminationResult, error) {
 	bg := context.WithoutCancel(ctx)
+	if res, done, err := s.alreadyOver(bg, actor, code, subMchID, reason); done || err != nil {
+		return res, err
+	}
 	id, err := s.Store.BeginTermination(bg,
 		store.Termination{AuthorizationCode: code, SubMchID: subMchID, Reason: reason, UserID: actor.UserID},
 		actor.entry(store.AuditEntry{Action: AuditTerminateRequest, Target: code, Reason: reason, Result: store.TerminationPending, Detail: "sub_mchid=" + subMchID}))
@@ -139,10 +177,14 @@ func (s *Terminations) settle(ctx context.Context, code, sub, requestID string, 
 		// Refused before sending: nothing reached WeChat Pay.
 		return outcome{status: store.TerminationFailed, errCode: "VALIDATION", errMsg: callErr.Error()}
 	case payscore.FailureRefused, payscore.FailureRateLimited:
-		return outcome{status: store.TerminationFailed, requestID: f.RequestID, errCode: f.Code, errMsg: f.Message}
+		if !(f.StateError() && f.AfterUnknown) {
+			return outcome{status: store.TerminationFailed, requestID: f.RequestID, errCode: f.Code, errMsg: f.Message}
+		}
+		// A state error after an attempt whose outcome is unknown: that
+		// attempt may have ended the authorization. A query decides.
 	}
 	log := loggerOr(s.Logger)
-	log.Warn("terminate: outcome unknown, querying", "authorization_code", code, "err", callErr)
+	log.Warn("terminate: outcome unknown, querying", "authorization_code", code, "err", callErr, "after_unknown", f.AfterUnknown)
 	out := outcome{}
 	out.live, out.queryErr = s.PayScore.Query(ctx, payscore.QueryRequest{AuthorizationCode: code, SubMchID: sub})
 	switch {
@@ -240,4 +282,69 @@ func (s *Terminations) resolve(ctx context.Context, t store.Termination) error {
 		}
 	}
 	return nil
+}
+
+// alreadyOver looks at the local state before a termination: unless it is
+// AVAILABLE, WeChat Pay is asked. An authorization it shows UNAVAILABLE is
+// over: done is true, no call is to be made, and the request is audited as
+// skipped. A failed query does not stop the termination: its own call and
+// the saga settle it.
+func (s *Terminations) alreadyOver(ctx context.Context, actor Actor, code, subMchID, reason string) (TerminationResult, bool, error) {
+	local, err := s.Store.AuthorizationByCode(ctx, code)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return TerminationResult{}, false, err
+	}
+	if local != nil && local.State == store.StateAvailable {
+		return TerminationResult{}, false, nil
+	}
+	live, qerr := s.PayScore.Query(ctx, payscore.QueryRequest{AuthorizationCode: code, SubMchID: subMchID})
+	if qerr != nil {
+		loggerOr(s.Logger).Warn("terminate: query before the call failed; calling anyway", "authorization_code", code, "err", qerr)
+		return TerminationResult{}, false, nil
+	}
+	if err := saveQueried(ctx, s.Store, s.Now, s.Logger, code, subMchID, live, SourceQuery); err != nil {
+		return TerminationResult{}, false, err
+	}
+	if live.State != payscore.StateUnavailable {
+		return TerminationResult{}, false, nil
+	}
+	ended := &Ended{At: live.CancelAuthorizationTime, How: EndedUnknown, RequestID: live.RequestID}
+	terms, err := s.Store.TerminationsByCode(ctx, code)
+	if err != nil {
+		return TerminationResult{}, false, err
+	}
+	var last *store.Termination
+	for i := range terms {
+		if terms[i].Status == store.TerminationSucceeded && (last == nil || terms[i].CreatedAt.After(last.CreatedAt)) {
+			last = &terms[i]
+		}
+	}
+	switch {
+	case last != nil:
+		// A code is agreed to once at most (it is never pre-authorized
+		// again), so it ends once: a termination of ours that succeeded
+		// is how it ended. No clocks are compared.
+		ended.How, ended.By = EndedByTerminated, last.Username
+		if ended.By == "" {
+			ended.By = SystemUsername
+		}
+		if ended.At == nil {
+			ended.At = last.FinishedAt
+		}
+	case ended.At != nil:
+		ended.How = EndedByUser
+	}
+	detail := "no call: UNAVAILABLE (" + ended.How
+	if ended.By != "" {
+		detail += " by " + ended.By
+	}
+	if ended.At != nil {
+		detail += " at " + ended.At.Format(time.RFC3339)
+	}
+	detail += ")"
+	if err := s.Store.Audit(ctx, actor.entry(store.AuditEntry{Action: AuditTerminateSkipped, Target: code, Reason: reason,
+		Result: "already_ended", RequestID: live.RequestID, Detail: detail})); err != nil {
+		return TerminationResult{}, false, err
+	}
+	return TerminationResult{State: string(live.State), Ended: ended}, true, nil
 }

@@ -35,6 +35,14 @@ var supportStrings = map[string]entry{
 	"support.terminate.done.confirmed": {"微信支付的应答未能确认结果，但随后的查询确认授权 %s 已解除，当前状态：%s。",
 		"WeChat Pay's answer could not be used, but a query confirmed that authorization %s is terminated; its state is now %s."},
 
+	"support.terminate.over.user": {"授权 %s 已于 %s 由用户在微信中自行关闭：未再向微信支付发送解除请求。",
+		"Authorization %s had already ended at %s: the user closed the service in WeChat. No termination was sent to WeChat Pay."},
+	"support.terminate.over.terminated": {"授权 %s 已于 %s 由 %s 解除：未再向微信支付发送解除请求。",
+		"Authorization %s had already ended at %s: terminated by %s. No termination was sent to WeChat Pay."},
+	"support.terminate.over.unknown": {"微信支付显示授权 %s 已不可用（%s）：未再向微信支付发送解除请求。",
+		"WeChat Pay shows authorization %s as no longer available (%s). No termination was sent to WeChat Pay."},
+	"support.terminate.over.when.unknown": {"时间未知", "time unknown"},
+
 	"support.local.title":   {"本地最后已知状态", "Last state known locally"},
 	"support.local.none":    {"本地尚无该授权的状态记录。", "No state of this authorization is known locally."},
 	"support.local.checked": {"更新于", "Last updated"},
