@@ -74,7 +74,7 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 	a := &app{sandbox: wp.Sandbox, client: wp.Client, certs: wp.Certificates}
 	a.services = wiring.NewServices(db, wp.Client, wiring.ServiceOptions{
 		BaseURL: base.String(), CodePrefix: cfg.AuthorizationCodePrefix,
-		MchID: wp.Config.MchID, ServiceID: wp.Config.ServiceID, Logger: logger, Registerer: reg,
+		MchID: wp.Config.MchID, ServiceID: wp.Config.ServiceID, AppID: wp.Config.AppID, Logger: logger, Registerer: reg,
 		// TOTP secrets are sealed under a key derived from the session key.
 		SessionKey: key, MFARequiredRoles: cfg.MFARoles(),
 	})

@@ -120,6 +120,8 @@ type testWiring struct {
 	CodePrefix string
 	// MchID and ServiceID are ours: notifications must name both.
 	MchID, ServiceID string
+	// AppID is PAYSCORE_APPID.
+	AppID string
 	// AdjustServices changes the services once built, before the server
 	// starts.
 	AdjustServices func(*service.Services)
@@ -226,7 +228,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	// The services as serve builds them (wiring.NewServices), on the fake
 	// clock.
 	ts.svc = wiring.NewServices(deps.Store, deps.PayScore, wiring.ServiceOptions{BaseURL: ts.base.String(),
-		CodePrefix: deps.CodePrefix, MchID: deps.MchID, ServiceID: deps.ServiceID, Now: clock.Now, Logger: deps.Logger,
+		CodePrefix: deps.CodePrefix, MchID: deps.MchID, ServiceID: deps.ServiceID, AppID: deps.AppID, Now: clock.Now, Logger: deps.Logger,
 		Registerer: deps.Registry, SessionKey: cfg.sessionKey, MFARequiredRoles: deps.MFARequiredRoles})
 	if deps.AdjustServices != nil {
 		deps.AdjustServices(ts.svc)

@@ -74,6 +74,9 @@ func (h *Handler) landing(c echo.Context) error {
 		return h.renderLanding(c, http.StatusServiceUnavailable, views.LandingView{Mode: views.LandingPaused})
 	case service.LandingNotFound:
 		return h.renderLanding(c, http.StatusNotFound, views.LandingView{Mode: views.LandingNotFound})
+	case service.LandingDisabled:
+		// A disabled sub-merchant issues nothing: no token, no JS-SDK.
+		return h.renderLanding(c, http.StatusForbidden, views.LandingView{Mode: views.LandingDisabled})
 	case service.LandingDone:
 		return h.renderLanding(c, http.StatusOK, views.LandingView{Mode: views.LandingDone})
 	case service.LandingExpired:

@@ -173,6 +173,7 @@ func (h *Handler) linkView(l *store.Link) views.LinkView {
 		Token: l.Token, State: l.State, CreatedBy: l.CreatedByName, Created: l.CreatedAt, Expires: l.TokenExpiresAt,
 		Expired: !h.Now().Before(l.TokenExpiresAt), Opens: l.Opens, LandingURL: h.landingURL(l.Slug),
 		SelfURL: "/links/" + strconv.FormatInt(l.ID, 10) + "?" + pollParam + "=1",
+		Agreed:  l.Agreed, RenewedFrom: l.RenewedFrom, RenewedTo: l.RenewedTo, SubMerchantDisabled: l.SubMerchantDisabled,
 	}
 	if l.LastOpenedAt != nil {
 		v.LastOpened = *l.LastOpenedAt
@@ -218,8 +219,9 @@ func (h *Handler) qrPNG(c echo.Context, content, cacheControl string) error {
 	return c.Blob(http.StatusOK, "image/png", b)
 }
 
-// renewLink pre-authorizes an expired link's code again with the same
-// parameters and stores the new token.
+// renewLink renews a link (service.Links.Renew): an expired link nobody
+// agreed to gets a new token for the same code; a link whose code a user
+// agreed to gets a new code, in a new link the person is sent to.
 func (h *Handler) renewLink(c echo.Context) error {
 	ctx := h.langContext(c)
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
@@ -227,6 +229,11 @@ func (h *Handler) renewLink(c echo.Context) error {
 		return errNotFound()
 	}
 	r, err := h.Services.Links.Renew(c.Request().Context(), actor(c), id)
+	if err == nil && r.New != nil {
+		// A user had agreed to the old code: the renewal is a new link.
+		h.addFlash(c, "success", views.Tf(ctx, "links.renewed.new", r.New.AuthorizationCode, views.FormatTime(r.Expires)))
+		return c.Redirect(http.StatusSeeOther, "/links/"+strconv.FormatInt(r.New.ID, 10))
+	}
 	if err == nil {
 		h.addFlash(c, "success", views.Tf(ctx, "links.renewed.ok", views.FormatTime(r.Expires)))
 		return c.Redirect(http.StatusSeeOther, "/links/"+strconv.FormatInt(id, 10))

@@ -99,8 +99,10 @@ func notifyRefusalStatus(reason string) int {
 
 // notifyRefusalMessage is the answer's message for the service's refusals.
 var notifyRefusalMessage = map[string]string{
-	service.ReasonNotOwner:        "not for this merchant",
-	service.ReasonUnknownSubMchID: "unknown sub_mchid",
+	service.ReasonNotOwner:         "not for this merchant",
+	service.ReasonUnknownSubMchID:  "unknown sub_mchid",
+	service.ReasonSubMchIDMismatch: "sub_mchid does not match the authorization",
+	service.ReasonAppIDMismatch:    "appid does not match the authorization",
 }
 
 // refuse records a refused attempt and answers WeChat Pay's failure format.

@@ -97,7 +97,7 @@ func newReceiverServerWithKey(t testing.TB, key *rsa.PrivateKey, deps func(*test
 			t.Fatal(err)
 		}
 		d.Receiver = Receiver{Parser: w.Verifier}
-		d.MchID, d.ServiceID = w.Config.MchID, w.Config.ServiceID
+		d.MchID, d.ServiceID, d.AppID = w.Config.MchID, w.Config.ServiceID, w.Config.AppID
 		if deps != nil {
 			deps(d)
 		}

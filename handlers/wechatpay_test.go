@@ -60,7 +60,7 @@ func withWeChatPay(t testing.TB, wp *wechatPay) serverOption {
 			d.JSSDK = w.Tickets
 			d.JSSDKURL = w.JSSDKURL
 			d.Receiver = Receiver{Parser: w.Verifier}
-			d.MchID, d.ServiceID = w.Config.MchID, w.Config.ServiceID
+			d.MchID, d.ServiceID, d.AppID = w.Config.MchID, w.Config.ServiceID, w.Config.AppID
 			d.MountSandbox = w.Sandbox.Mount
 			d.CSRFExempt = append(d.CSRFExempt, w.CSRFExempt...)
 			if d.CodePrefix == "" {

@@ -29,6 +29,9 @@ const (
 	LandingPaused LandingMode = iota + 1
 	// LandingNotFound: no link of that name.
 	LandingNotFound
+	// LandingDisabled: the link's sub-merchant is disabled; it issues
+	// nothing (no token).
+	LandingDisabled
 	// LandingDone: the user has already authorized.
 	LandingDone
 	// LandingExpired: the link's token has expired; a new link is needed.
@@ -59,7 +62,8 @@ func (s *Landing) Link(ctx context.Context, slug string) (*store.Link, error) {
 	return s.Store.LinkBySlug(ctx, slug)
 }
 
-// Visit is a visit of the landing page slug: paused, unknown, already
+// Visit is a visit of the landing page slug: paused, unknown, of a disabled
+// sub-merchant, already
 // authorized, expired, or open. A visit of a link is counted (best
 // effort: the user still gets the page).
 func (s *Landing) Visit(ctx context.Context, slug string) (LandingVisit, error) {
@@ -76,6 +80,9 @@ func (s *Landing) Visit(ctx context.Context, slug string) (LandingVisit, error) 
 	}
 	if err != nil {
 		return LandingVisit{}, err
+	}
+	if l.SubMerchantDisabled {
+		return LandingVisit{Mode: LandingDisabled}, nil
 	}
 	if err := s.Store.LinkOpened(ctx, l.ID); err != nil {
 		loggerOr(s.Logger).Error("count link open", "link", l.ID, "err", err)

@@ -40,6 +40,8 @@ var shanghai = func() *time.Location {
 type LinkStore interface {
 	SubMerchantByMchID(ctx context.Context, subMchID string) (*store.SubMerchant, error)
 	AuthorizationCodeUsed(ctx context.Context, code string) (bool, error)
+	ReserveCode(ctx context.Context, code string) error
+	ReleaseCode(ctx context.Context, code string) error
 	CreateLinkAudited(ctx context.Context, l store.Link, audit func(*store.Link) store.AuditEntry) (*store.Link, error)
 	RenewLinkAudited(ctx context.Context, id int64, token string, expires time.Time, audit store.AuditEntry) error
 	LinkByID(ctx context.Context, id int64) (*store.Link, error)
@@ -190,33 +192,64 @@ func (s *Links) create(ctx context.Context, actor Actor, subMchID, code string) 
 	if s.PayScore == nil {
 		return att, errors.New("service: no WeChat Pay client configured")
 	}
+	l, requestID, err := s.issue(ctx, actor, "link.create", m.ID, m.SubMchID, m.SubAppID, att.Code, s.NotifyURL, 0, "")
+	att.RequestID, att.Link = requestID, l
+	return att, err
+}
+
+// issue reserves code, pre-authorizes it and stores the link (renewing link
+// renewedFrom when not 0), audited as action in the same transaction. The
+// reservation comes first, in the database: concurrent submits of one code
+// make exactly one call, the others are ErrCodeUsed. A failed call releases
+// the code, so that trying again can use it.
+func (s *Links) issue(ctx context.Context, actor Actor, action string, subMerchantID int64, subMchID, subAppID, code, notifyURL string,
+	renewedFrom int64, detail string) (*store.Link, string, error) {
+	if err := s.Store.ReserveCode(ctx, code); errors.Is(err, store.ErrConflict) {
+		return nil, "", newError(Conflict, "links.err.code.used", ErrCodeUsed)
+	} else if err != nil {
+		return nil, "", err
+	}
+	release := func() {
+		if err := s.Store.ReleaseCode(context.WithoutCancel(ctx), code); err != nil {
+			loggerOr(s.Logger).Error("release code reservation", "authorization_code", code, "err", err)
+		}
+	}
 	start := nowOr(s.Now)
 	res, err := s.PayScore.PreAuthorize(ctx, payscore.PreAuthorizeRequest{
-		SubMchID: m.SubMchID, SubAppID: m.SubAppID, AuthorizationCode: att.Code, NotifyURL: s.NotifyURL,
+		SubMchID: subMchID, SubAppID: subAppID, AuthorizationCode: code, NotifyURL: notifyURL,
 	})
 	if err != nil {
-		return att, err
+		release()
+		return nil, res.RequestID, err
 	}
-	att.RequestID = res.RequestID
 	slug, err := randomSlug()
 	if err != nil {
-		return att, err
+		release()
+		return nil, res.RequestID, err
 	}
 	l, err := s.Store.CreateLinkAudited(ctx, store.Link{
-		Slug: slug, SubMerchantID: m.ID, SubAppID: m.SubAppID, AuthorizationCode: att.Code, Token: res.Token,
-		TokenExpiresAt: start.Add(TokenLifetime), NotifyURL: s.NotifyURL, CreatedBy: actor.UserID,
+		Slug: slug, SubMerchantID: subMerchantID, SubAppID: subAppID, AuthorizationCode: code, Token: res.Token,
+		TokenExpiresAt: start.Add(TokenLifetime), NotifyURL: notifyURL, CreatedBy: actor.UserID, RenewedFrom: renewedFrom,
 	}, func(l *store.Link) store.AuditEntry {
-		return actor.entry(linkAudit("link.create", LinkAttempt{Code: att.Code, RequestID: att.RequestID, Link: l}, nil))
+		e := linkAudit(action, LinkAttempt{Code: code, RequestID: res.RequestID, Link: l}, nil)
+		if detail != "" {
+			e.Detail += " " + detail
+		}
+		return actor.entry(e)
 	})
 	if errors.Is(err, store.ErrConflict) {
+		release()
+		if renewedFrom != 0 {
+			return nil, res.RequestID, newError(Conflict, "links.renew.replaced", err)
+		}
 		// Another request stored the same code between the check and now.
-		return att, newError(Conflict, "links.err.code.used", ErrCodeUsed)
+		return nil, res.RequestID, newError(Conflict, "links.err.code.used", ErrCodeUsed)
 	}
 	if err != nil {
-		return att, err
+		release()
+		return nil, res.RequestID, err
 	}
-	att.Link = l
-	return att, nil
+	return l, res.RequestID, nil
 }
 
 // codeAlphabet is what generated codes are made of: a subset of the allowed
@@ -273,26 +306,48 @@ type Renewal struct {
 	Link *store.Link
 	// Expires is the new token's expiry, on success.
 	Expires time.Time
+	// New is the link issued with a new code, when the renewed link's code
+	// had been agreed to by a user; nil when the renewal kept the code.
+	New *store.Link
 }
 
-// Renew pre-authorizes an expired link's code again with the same
-// parameters and stores the new token, audited in the same transaction. A
-// link whose token is still valid, or whose user already agreed, is a
-// Conflict; WeChat Pay's failure is Upstream and audited on its own.
+// ErrSubMerchantDisabled: the link's sub-merchant is disabled; its links
+// issue nothing.
+var ErrSubMerchantDisabled = errors.New("service: sub-merchant disabled")
+
+// Renew renews a link. One authorization_code, one user: a link whose code
+// a user ever agreed to (and has since closed or had terminated) is renewed
+// with a NEW code, in a new link pointing back to it (Renewal.New); a link
+// nobody agreed to keeps its code and gets a new token once the old one
+// expired. The change is audited in the same transaction. A disabled
+// sub-merchant's link (audited), a link whose user is on, one already
+// replaced, or one whose unused token is still valid is a Conflict;
+// WeChat Pay's failure is Upstream and audited on its own.
 func (s *Links) Renew(ctx context.Context, actor Actor, id int64) (Renewal, error) {
 	l, err := s.Store.LinkByID(ctx, id)
 	if err != nil {
 		return Renewal{}, err
 	}
 	r := Renewal{Link: l}
-	if nowOr(s.Now).Before(l.TokenExpiresAt) {
-		return r, newError(Conflict, "links.renew.notexpired", nil)
+	if l.SubMerchantDisabled {
+		s.audit(ctx, actor.entry(store.AuditEntry{Action: "link.renew", Target: l.AuthorizationCode,
+			Result: "refused: sub-merchant disabled", Detail: "link=" + strconv.FormatInt(l.ID, 10) + " sub_mchid=" + l.SubMchID}))
+		return r, newError(Conflict, "links.renew.disabled", ErrSubMerchantDisabled)
 	}
 	if l.State == store.StateAvailable {
 		return r, newError(Conflict, "links.renew.available", nil)
 	}
+	if l.RenewedTo != 0 {
+		return r, newError(Conflict, "links.renew.replaced", nil)
+	}
 	if s.PayScore == nil {
 		return r, newError(Internal, "", errors.New("service: no WeChat Pay client configured"))
+	}
+	if l.Agreed {
+		return s.renewWithNewCode(ctx, actor, l)
+	}
+	if nowOr(s.Now).Before(l.TokenExpiresAt) {
+		return r, newError(Conflict, "links.renew.notexpired", nil)
 	}
 	start := nowOr(s.Now)
 	res, err := s.PayScore.PreAuthorize(ctx, payscore.PreAuthorizeRequest{
@@ -312,6 +367,29 @@ func (s *Links) Renew(ctx context.Context, actor Actor, id int64) (Renewal, erro
 	if err := s.Store.RenewLinkAudited(ctx, l.ID, res.Token, r.Expires, actor.entry(e)); err != nil {
 		return r, newError(Internal, "", err)
 	}
+	return r, nil
+}
+
+// renewWithNewCode issues a new code for a link whose code a user agreed
+// to: a new link, pointing back to l, with the same sub-merchant and
+// parameters.
+func (s *Links) renewWithNewCode(ctx context.Context, actor Actor, l *store.Link) (Renewal, error) {
+	r := Renewal{Link: l}
+	code, err := s.NewCode(ctx)
+	if err != nil {
+		return r, newError(Internal, "", err)
+	}
+	detail := "renews link=" + strconv.FormatInt(l.ID, 10) + " code=" + l.AuthorizationCode + " (agreed to by a user: new code)"
+	n, requestID, err := s.issue(ctx, actor, "link.renew", l.SubMerchantID, l.SubMchID, l.SubAppID, code, l.NotifyURL, l.ID, detail)
+	if err != nil {
+		if e := linkAudit("link.renew", LinkAttempt{Code: code, RequestID: requestID}, err); e.Action != "" {
+			e.Detail = detail
+			s.audit(ctx, actor.entry(e))
+		}
+		loggerOr(s.Logger).Warn("renewal with a new code failed", "code", l.AuthorizationCode, "new_code", code, "err", err)
+		return r, classify(err)
+	}
+	r.New, r.Expires = n, n.TokenExpiresAt
 	return r, nil
 }
 

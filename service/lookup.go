@@ -136,26 +136,49 @@ func (s *Lookup) History(ctx context.Context, code string) (History, error) {
 	return out, err
 }
 
-// saveQueried records a query's answer as the code's current state. The
-// answer is at least as new as now and as the events it reports: WeChat Pay's
-// clock and ours differ a little, and a live answer must not lose to a
-// notification of the very event it reports.
+// saveQueried records a query's answer as the code's current state, placed
+// in time by WeChat Pay's own clock: AVAILABLE at authorization_success_time,
+// UNAVAILABLE at cancel_authorization_time (the times of the events the
+// state reports, which a notification of the same event carries too, and
+// which a later event's notification exceeds). Our clock is used only when
+// WeChat Pay gives no time at all (a code nobody agreed to), so a skewed
+// clock here can never make a query answer look newer than a close
+// notification that came after it.
 func saveQueried(ctx context.Context, st AuthorizationSaver, now func() time.Time, logger *slog.Logger, code, subMchID string, a *payscore.Authorization, source string) error {
 	if !a.State.Known() {
 		loggerOr(logger).Warn("query: unknown authorization_state not recorded", "authorization_code", code, "state", string(a.State))
 		return nil
 	}
-	at := nowOr(now)
-	for _, t := range []*time.Time{a.AuthorizationSuccessTime, a.CancelAuthorizationTime} {
-		if t != nil && t.After(at) {
-			at = *t
-		}
-	}
 	_, err := st.SaveAuthorization(ctx, store.Authorization{
 		AuthorizationCode: code, SubMchID: subMchID, State: string(a.State),
 		OpenID: a.OpenID, SubOpenID: a.SubOpenID, UserLabel: a.UserLabel,
 		SuccessTime: a.AuthorizationSuccessTime, CancelTime: a.CancelAuthorizationTime,
-		StateTime: at, Source: source,
+		StateTime: queriedStateTime(a, now), Source: source,
 	})
 	return err
+}
+
+// queriedStateTime is when the state a query reports became true, by
+// WeChat Pay's clock when it says.
+func queriedStateTime(a *payscore.Authorization, now func() time.Time) time.Time {
+	var at *time.Time
+	switch a.State {
+	case payscore.StateAvailable:
+		at = a.AuthorizationSuccessTime
+	case payscore.StateUnavailable:
+		at = a.CancelAuthorizationTime
+	}
+	if at == nil {
+		// The state's own event has no time: the latest event WeChat Pay
+		// reports, if any.
+		for _, t := range []*time.Time{a.AuthorizationSuccessTime, a.CancelAuthorizationTime} {
+			if t != nil && (at == nil || t.After(*at)) {
+				at = t
+			}
+		}
+	}
+	if at != nil {
+		return *at
+	}
+	return nowOr(now)
 }

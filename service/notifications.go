@@ -22,6 +22,13 @@ const DefaultNotifyStoreTimeout = 4 * time.Second
 const (
 	ReasonNotOwner        = "not_owner"
 	ReasonUnknownSubMchID = "unknown_sub_mchid"
+	// ReasonSubMchIDMismatch: the code is one of our links, issued for
+	// another sub-merchant than the notification names.
+	ReasonSubMchIDMismatch = "sub_mchid_mismatch"
+	// ReasonAppIDMismatch: the code is one of our links, and the
+	// notification's appid is not PAYSCORE_APPID or its sub_appid not the
+	// link's.
+	ReasonAppIDMismatch = "appid_mismatch"
 )
 
 // NotificationStore is what receiving notifications needs from the
@@ -30,6 +37,7 @@ type NotificationStore interface {
 	SubMerchantByMchID(ctx context.Context, subMchID string) (*store.SubMerchant, error)
 	RecordNotification(ctx context.Context, n store.Notification) (string, error)
 	RecordRefusal(ctx context.Context, r store.Refusal) error
+	LinkByCode(ctx context.Context, code string) (*store.Link, error)
 }
 
 // ErrNotRecorded: the store did not commit the notification (or not in
@@ -39,7 +47,7 @@ var ErrNotRecorded = errors.New("service: notification not recorded")
 // RefusedError is a verified notification the rules refuse; the refusal is
 // already recorded.
 type RefusedError struct {
-	Reason string // ReasonNotOwner or ReasonUnknownSubMchID
+	Reason string // ReasonNotOwner, ReasonUnknownSubMchID, ReasonSubMchIDMismatch or ReasonAppIDMismatch
 	Err    error
 }
 
@@ -59,6 +67,9 @@ type Notifications struct {
 	Store NotificationStore
 	// MchID and ServiceID are ours: a notification must name both.
 	MchID, ServiceID string
+	// AppID is PAYSCORE_APPID: a notification for one of our links must
+	// name it (and the link's sub_appid, when it carries one).
+	AppID string
 	// StoreTimeout bounds the wait for the commit (default
 	// DefaultNotifyStoreTimeout).
 	StoreTimeout time.Duration
@@ -97,6 +108,27 @@ func (s *Notifications) Receive(ctx context.Context, n *payscore.Notification, r
 		return "", fmt.Errorf("notification: look up sub-merchant: %w", err)
 	} else {
 		s.known.Store(p.SubMchID, struct{}{})
+	}
+	if p.AuthorizationCode != "" {
+		// Ours field by field: a code of one of our links must come with
+		// the sub-merchant and the appids it was issued for; otherwise it
+		// would overwrite the authorization's sub_mchid.
+		l, err := s.Store.LinkByCode(ctx, p.AuthorizationCode)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return "", fmt.Errorf("notification: look up link: %w", err)
+		case l.SubMchID != p.SubMchID:
+			logger.Warn("notification refused: sub_mchid does not match the link", "id", n.ID,
+				"authorization_code", p.AuthorizationCode, "sub_mchid", p.SubMchID, "link_sub_mchid", l.SubMchID)
+			refusal.Reason = ReasonSubMchIDMismatch
+			return "", s.refused(ctx, refusal, fmt.Errorf("sub_mchid %s, link's %s", p.SubMchID, l.SubMchID))
+		case (s.AppID != "" && p.AppID != s.AppID) || (p.SubAppID != "" && p.SubAppID != l.SubAppID):
+			logger.Warn("notification refused: appid does not match the link", "id", n.ID,
+				"authorization_code", p.AuthorizationCode, "appid", p.AppID, "sub_appid", p.SubAppID)
+			refusal.Reason = ReasonAppIDMismatch
+			return "", s.refused(ctx, refusal, fmt.Errorf("appid %s / sub_appid %s", p.AppID, p.SubAppID))
+		}
 	}
 	at := p.OpenOrCloseTime
 	if at.IsZero() {

@@ -52,6 +52,9 @@ type Config struct {
 	MFAIssuer string
 	// MFARequiredRoles must sign in with two-factor (MFA_REQUIRED_ROLES).
 	MFARequiredRoles []string
+	// AppID is PAYSCORE_APPID: a notification for one of our links must
+	// name it.
+	AppID string
 }
 
 // Services are the console's services, built over one store and client.
@@ -92,7 +95,7 @@ func New(cfg Config) *Services {
 		Users:        &Users{Store: cfg.Store, Now: now, Logger: logger},
 		SubMerchants: &SubMerchants{Store: cfg.Store, Now: now, Logger: logger},
 		Emergency:    &Emergency{Store: cfg.Store, Now: now, Logger: logger},
-		Notifications: &Notifications{Store: cfg.Store, MchID: cfg.MchID, ServiceID: cfg.ServiceID,
+		Notifications: &Notifications{Store: cfg.Store, MchID: cfg.MchID, ServiceID: cfg.ServiceID, AppID: cfg.AppID,
 			Logger: logger},
 		Landing: &Landing{Store: cfg.Store, Now: now, Logger: logger},
 		MFA: &MFA{Store: cfg.Store, Key: DeriveKey(cfg.SessionKey, "totp secrets v1"), Issuer: cfg.MFAIssuer,

@@ -88,7 +88,16 @@ var saveAuthorizationSQL = `INSERT INTO authorizations (` + authorizationColumns
 		source = excluded.source,
 		checked_at = excluded.checked_at
 	WHERE excluded.state_time > authorizations.state_time
-		OR (excluded.state_time = authorizations.state_time AND ` + stateRank("excluded.state") + ` >= ` + stateRank("authorizations.state") + `)`
+		OR (excluded.state_time = authorizations.state_time AND ` + stateRank("excluded.state") + ` >= ` + stateRank("authorizations.state") + `)
+		OR (authorizations.source = '` + SourcePreauthorize + `' AND excluded.source != '` + SourcePreauthorize + `')`
+
+// SourcePreauthorize is the source of the UNBINDUSER state our own
+// pre-authorization records. It is timed by our clock, WeChat Pay's events
+// by its own: whatever WeChat Pay reports about the code (a notification, a
+// query) comes after our pre-authorization of it — a code is never
+// pre-authorized again once a user agreed — so it replaces that state
+// whatever the two clocks say.
+const SourcePreauthorize = "preauthorize"
 
 // stateRank orders states that carry the same second: a pre-authorization
 // comes before the user's agreement, which comes before a close — WeChat
@@ -148,7 +157,8 @@ func (db *DB) AuthorizationCodeUsed(ctx context.Context, code string) (bool, err
 	var n int
 	err := db.read.QueryRowContext(ctx, `SELECT
 		(SELECT count(*) FROM links WHERE authorization_code = ?) +
-		(SELECT count(*) FROM authorizations WHERE authorization_code = ?)`, code, code).Scan(&n)
+		(SELECT count(*) FROM authorizations WHERE authorization_code = ?) +
+		(SELECT count(*) FROM code_reservations WHERE authorization_code = ?)`, code, code, code).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: authorization code used: %w", err)
 	}

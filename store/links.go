@@ -28,10 +28,24 @@ type Link struct {
 	Opens             int
 	LastOpenedAt      *time.Time
 	State             string // joined from authorizations; "" if unknown
+	// Agreed is true once a user agreed to the code (it was ever
+	// AVAILABLE): the code is never pre-authorized again.
+	Agreed bool
+	// RenewedFrom is the link this one replaces (0 if none): renewing a
+	// link whose code a user agreed to issues a new code in a new link.
+	RenewedFrom int64
+	// RenewedTo is the link that replaced this one (0 if none).
+	RenewedTo int64
+	// SubMerchantDisabled is the sub-merchant's disabled flag: a disabled
+	// sub-merchant's links are not renewed and hand out nothing.
+	SubMerchantDisabled bool
 }
 
 const linkSelect = `SELECT l.id, l.slug, l.sub_merchant_id, m.sub_mchid, l.sub_appid, m.name, l.authorization_code, l.token, l.token_expires_at,
-	l.notify_url, coalesce(l.created_by, 0), coalesce(u.username, ''), l.created_at, l.opens, l.last_opened_at, coalesce(a.state, '')
+	l.notify_url, coalesce(l.created_by, 0), coalesce(u.username, ''), l.created_at, l.opens, l.last_opened_at, coalesce(a.state, ''),
+	(a.state = '` + StateAvailable + `' OR a.success_time IS NOT NULL OR EXISTS (SELECT 1 FROM callbacks c
+		WHERE c.authorization_code = l.authorization_code AND c.event_type = '` + EventOpen + `')),
+	coalesce(l.renewed_from, 0), coalesce((SELECT r.id FROM links r WHERE r.renewed_from = l.id), 0), m.disabled
 	FROM links l
 	JOIN sub_merchants m ON m.id = l.sub_merchant_id
 	LEFT JOIN users u ON u.id = l.created_by
@@ -39,10 +53,13 @@ const linkSelect = `SELECT l.id, l.slug, l.sub_merchant_id, m.sub_mchid, l.sub_a
 
 func scanLink(row interface{ Scan(...any) error }) (*Link, error) {
 	var l Link
+	var agreed sql.NullBool
 	if err := row.Scan(&l.ID, &l.Slug, &l.SubMerchantID, &l.SubMchID, &l.SubAppID, &l.SubMerchantName, &l.AuthorizationCode, &l.Token, timeCol{&l.TokenExpiresAt},
-		&l.NotifyURL, &l.CreatedBy, &l.CreatedByName, timeCol{&l.CreatedAt}, &l.Opens, nullTimeCol{&l.LastOpenedAt}, &l.State); err != nil {
+		&l.NotifyURL, &l.CreatedBy, &l.CreatedByName, timeCol{&l.CreatedAt}, &l.Opens, nullTimeCol{&l.LastOpenedAt}, &l.State,
+		&agreed, &l.RenewedFrom, &l.RenewedTo, &l.SubMerchantDisabled); err != nil {
 		return nil, err
 	}
+	l.Agreed = agreed.Valid && agreed.Bool
 	return &l, nil
 }
 
@@ -66,9 +83,13 @@ func (db *DB) createLink(ctx context.Context, l Link, audit func(*Link) AuditEnt
 		if l.CreatedBy != 0 {
 			createdBy = l.CreatedBy
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO links (slug, sub_merchant_id, sub_appid, authorization_code, token, token_expires_at, notify_url, created_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			l.Slug, l.SubMerchantID, l.SubAppID, l.AuthorizationCode, l.Token, fmtTime(l.TokenExpiresAt), l.NotifyURL, createdBy, fmtTime(tx.now))
+		var renewedFrom any
+		if l.RenewedFrom != 0 {
+			renewedFrom = l.RenewedFrom
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO links (slug, sub_merchant_id, sub_appid, authorization_code, token, token_expires_at, notify_url, created_by, created_at, renewed_from)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			l.Slug, l.SubMerchantID, l.SubAppID, l.AuthorizationCode, l.Token, fmtTime(l.TokenExpiresAt), l.NotifyURL, createdBy, fmtTime(tx.now), renewedFrom)
 		if isConstraint(err) {
 			return fmt.Errorf("store: create link %s: %w", l.AuthorizationCode, ErrConflict)
 		}
@@ -76,12 +97,15 @@ func (db *DB) createLink(ctx context.Context, l Link, audit func(*Link) AuditEnt
 			return fmt.Errorf("store: create link: %w", err)
 		}
 		id, _ := res.LastInsertId()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM code_reservations WHERE authorization_code = ?`, l.AuthorizationCode); err != nil {
+			return fmt.Errorf("store: create link: %w", err)
+		}
 		var subMchID string
 		if err := tx.QueryRowContext(ctx, `SELECT sub_mchid FROM sub_merchants WHERE id = ?`, l.SubMerchantID).Scan(&subMchID); err != nil {
 			return fmt.Errorf("store: create link: %w", err)
 		}
 		if _, err := saveAuthorization(ctx, tx, Authorization{AuthorizationCode: l.AuthorizationCode, SubMchID: subMchID,
-			State: StateUnbindUser, StateTime: tx.now, Source: "preauthorize"}); err != nil {
+			State: StateUnbindUser, StateTime: tx.now, Source: SourcePreauthorize}); err != nil {
 			return err
 		}
 		if out, err = findLink(ctx, tx, "l.id = ?", id); err != nil || audit == nil {
@@ -123,7 +147,7 @@ func (db *DB) renewLink(ctx context.Context, id int64, token string, expires tim
 		// authorization.
 		if state != StateAvailable {
 			if _, err := saveAuthorization(ctx, tx, Authorization{AuthorizationCode: code, SubMchID: subMchID, State: StateUnbindUser,
-				StateTime: tx.now, Source: "preauthorize"}); err != nil {
+				StateTime: tx.now, Source: SourcePreauthorize}); err != nil {
 				return err
 			}
 		}
@@ -268,5 +292,49 @@ func (db *DB) MarkLinkReconciled(ctx context.Context, id int64) error {
 	return db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE links SET reconciled_at = ? WHERE id = ?`, fmtTime(tx.now), id)
 		return err
+	})
+}
+
+// ReservationTimeout is how long a code reservation holds without a link:
+// longer than any pre-authorization call (15 s at most), short enough that
+// a crash mid-call does not keep the code for long.
+const ReservationTimeout = 2 * time.Minute
+
+// ReserveCode reserves an authorization_code for a link about to be
+// created, before WeChat Pay is called. It is ErrConflict when the code is
+// already used (a link, a known authorization) or reserved by a request in
+// flight: concurrent submits of one code make exactly one call. The link's
+// creation ends the reservation; ReleaseCode ends it after a failed call.
+func (db *DB) ReserveCode(ctx context.Context, code string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM links WHERE authorization_code = ?) +
+			(SELECT count(*) FROM authorizations WHERE authorization_code = ?)`, code, code).Scan(&n); err != nil {
+			return fmt.Errorf("store: reserve code: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("store: reserve code %s: used: %w", code, ErrConflict)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO code_reservations (authorization_code, reserved_at) VALUES (?, ?)
+			ON CONFLICT (authorization_code) DO UPDATE SET reserved_at = excluded.reserved_at
+			WHERE code_reservations.reserved_at < ?`, code, fmtTime(tx.now), fmtTime(tx.now.Add(-ReservationTimeout)))
+		if err != nil {
+			return fmt.Errorf("store: reserve code: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("store: reserve code %s: in flight: %w", code, ErrConflict)
+		}
+		return nil
+	})
+}
+
+// ReleaseCode ends a code's reservation without a link.
+func (db *DB) ReleaseCode(ctx context.Context, code string) error {
+	return db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM code_reservations WHERE authorization_code = ?`, code); err != nil {
+			return fmt.Errorf("store: release code: %w", err)
+		}
+		return nil
 	})
 }

@@ -125,6 +125,20 @@ type LinkView struct {
 	LandingURL      string // BASE_URL/h5/{slug}, what the QR code encodes
 	SelfURL         string // this page, polled for the state
 	Upstream        *UpstreamError
+	// Agreed: a user agreed to this code once; renewing issues a new code.
+	Agreed bool
+	// RenewedFrom is the link this one replaces; RenewedTo the link that
+	// replaced this one (0: none).
+	RenewedFrom, RenewedTo int64
+	// SubMerchantDisabled: the sub-merchant is disabled; nothing is issued.
+	SubMerchantDisabled bool
+}
+
+// CanRenew reports whether the link page offers renewal: not while the user
+// is on, never for a replaced link or a disabled sub-merchant, and for an
+// unused code only once its token expired.
+func (v LinkView) CanRenew() bool {
+	return v.State != StateAvailable && v.RenewedTo == 0 && !v.SubMerchantDisabled && (v.Expired || v.Agreed)
 }
 
 // Authorization states as the views show them: the API's own names (the
@@ -152,6 +166,7 @@ const (
 	LandingNotFound    = "notfound"    // unknown slug
 	LandingUnavailable = "unavailable" // the JS-SDK configuration could not be made
 	LandingDone        = "done"        // the service is already on
+	LandingDisabled    = "disabled"    // the sub-merchant is disabled: the service is unavailable here
 )
 
 // UpgradeURL is WeChat's own upgrade page, from the spec's example. It has

@@ -152,11 +152,11 @@ type ServiceOptions struct {
 	BaseURL string
 	// CodePrefix starts generated authorization codes.
 	CodePrefix string
-	// MchID and ServiceID are ours (WeChatPay.Config's).
-	MchID, ServiceID string
-	Now              func() time.Time // nil: time.Now
-	Logger           *slog.Logger
-	Registerer       prometheus.Registerer
+	// MchID, ServiceID and AppID are ours (WeChatPay.Config's).
+	MchID, ServiceID, AppID string
+	Now                     func() time.Time // nil: time.Now
+	Logger                  *slog.Logger
+	Registerer              prometheus.Registerer
 	// SessionKey (SESSION_KEY) keys the sealing of TOTP secrets.
 	SessionKey []byte
 	// MFARequiredRoles must sign in with two-factor (MFA_REQUIRED_ROLES).
@@ -176,6 +176,7 @@ func NewServices(db *store.DB, pay service.PayScore, o ServiceOptions) *service.
 		Registerer: o.Registerer,
 		MchID:      o.MchID,
 		ServiceID:  o.ServiceID,
+		AppID:      o.AppID,
 		SessionKey: o.SessionKey,
 		// MFARequiredRoles must sign in with two-factor.
 		MFARequiredRoles: o.MFARequiredRoles,
