@@ -134,6 +134,9 @@ type LinkView struct {
 	SubMerchantDisabled bool
 }
 
+// linkLabel names a link by its number: "#42".
+func linkLabel(id int64) string { return "#" + strconv.FormatInt(id, 10) }
+
 // CanRenew reports whether the link page offers renewal: not while the user
 // is on, never for a replaced link or a disabled sub-merchant, and for an
 // unused code only once its token expired.
