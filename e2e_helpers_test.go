@@ -33,7 +33,7 @@ import (
 // Time limits. The whole test is bounded; a single wait is bounded well
 // below it, generously enough for a loaded 2-core CI machine.
 const (
-	e2eTotalTimeout = 3 * time.Minute
+	e2eTotalTimeout = 4 * time.Minute
 	e2eStepTimeout  = 30 * time.Second
 	e2eAdminPass    = "e2e-admin-password"
 )

@@ -520,6 +520,77 @@ func TestE2EJourney(t *testing.T) {
 		check(views.LangZH, "zh-CN")
 		admin.clean(t)
 	})
+
+	// Issue 9 item 2: the first terminate attempt ends the authorization
+	// but its answer comes after the client's 5 s attempt time-out; the
+	// client's retry gets INVALID_ORDER_STATE. A query settles it: the
+	// record and the screen say it succeeded.
+	step("TerminateAnswerLate", func(t *testing.T) {
+		admin.navigate(t, e.base+"/links/new")
+		admin.do(t, chromedp.SetValue(chromedp.CSS("#link-sub_mchid"), subMchID, chromedp.NodeVisible))
+		if st := admin.submit(t, tid("link-form")+` button[type="submit"]`); st != http.StatusOK {
+			t.Fatalf("after creating the link: status %d", st)
+		}
+		code3 := admin.text(t, tid("link-code"))
+		landing3 := get(t, admin, chromedp.Value(chromedp.CSS(tid("landing-url"))))
+		ph := e.newTab(t, "phone-late", true, phone(uaWeChat8))
+		if st := ph.navigate(t, landing3); st != http.StatusOK {
+			t.Fatalf("landing page status %d", st)
+		}
+		ph.waitFor(t, "the consent frame", `!!document.querySelector('[data-testid="wx-sandbox-overlay"] iframe')`)
+		frameWaitFor(t, ph, "the consent form", `d.querySelector('[data-testid="consent"]')?.dataset.stage === 'form'`)
+		frameTap(t, ph, tid("agree"))
+		frameWaitFor(t, ph, "the agreed page", `d.querySelector('[data-testid="consent"]')?.dataset.stage === 'agreed'`)
+		frameTap(t, ph, tid("return"))
+		ph.waitFor(t, "the landing page to say it is on", `document.getElementById('landing').dataset.step === 'done'`)
+		ph.clean(t)
+
+		// The confirm step calls nothing; the look-up before it queries.
+		admin.navigate(t, e.base+views.LookupURL(code3))
+		if got := admin.text(t, tid("state-badge")); got != "AVAILABLE" {
+			t.Fatalf("look-up state = %q, want AVAILABLE", got)
+		}
+		admin.fill(t, "#terminate-reason", reason)
+		if st := admin.submit(t, tid("terminate-submit")); st != http.StatusOK {
+			t.Fatalf("confirm step status %d", st)
+		}
+
+		// The sandbox's control page (another tab of the admin's): the next
+		// API call answers late, 6 s.
+		callbacks.navigate(t, e.base+"/sandbox")
+		callbacks.do(t,
+			chromedp.SetValue(chromedp.CSS(tid("faults")+` select[name="kind"]`), "late", chromedp.NodeVisible),
+			chromedp.SetValue(chromedp.CSS(tid("faults")+` input[name="seconds"]`), "6"),
+			chromedp.SetValue(chromedp.CSS(tid("faults")+` input[name="n"]`), "1"))
+		callbacks.submit(t, tid("faults")+` button[type="submit"]`)
+		if got := callbacks.text(t, tid("pending-faults")); !strings.Contains(got, "late answer") {
+			t.Fatalf("queued faults = %q, want the late answer", got)
+		}
+		callbacks.clean(t)
+
+		start := time.Now()
+		if st := admin.submit(t, tid("confirm-submit")); st != http.StatusOK {
+			t.Fatalf("after terminating: status %d", st)
+		}
+		if d := time.Since(start); d < 5*time.Second {
+			t.Errorf("terminated in %v: the late answer was not waited for", d)
+		}
+		if got := eval[string](t, admin, `location.pathname`); got != "/authorizations" {
+			t.Errorf("after terminating: at %s, want the look-up", got)
+		}
+		confirmed := views.Tr(views.LangZH, "support.terminate.done.confirmed")
+		if got := admin.text(t, tid("flash")); !strings.HasPrefix(got, confirmed[:strings.Index(confirmed, "%s")]) || !strings.Contains(got, code3) {
+			t.Errorf("flash = %q, want it to say a query confirmed the termination", got)
+		}
+		if got := admin.text(t, tid("termination-status")); got != "成功" {
+			t.Errorf("termination status = %q, want 成功", got)
+		}
+		if got := admin.text(t, tid("state-badge")); got != "UNAVAILABLE" {
+			t.Errorf("state = %q, want UNAVAILABLE", got)
+		}
+		e.shot(t, admin, "terminate-answer-late", "")
+		admin.clean(t)
+	})
 }
 
 // callbackRowSel selects the callback log's rows of an authorization code.
