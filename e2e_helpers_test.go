@@ -99,6 +99,7 @@ type e2e struct {
 	logs    *syncBuffer
 	shotDir string // test-artifacts/e2e
 	docDir  string // E2E_SCREENSHOTS, or "" to leave docs alone
+	dbPath  string // the console's SQLite file
 	shotN   int
 	tabs    []*tab
 }
@@ -115,6 +116,7 @@ func startE2E(t *testing.T) *e2e {
 	dir := t.TempDir()
 	port := freePort(t)
 	e := &e2e{
+		dbPath:  filepath.Join(dir, "e2e.db"),
 		top:     t,
 		base:    fmt.Sprintf("http://127.0.0.1:%d", port),
 		logs:    &syncBuffer{},
@@ -136,7 +138,7 @@ func startE2E(t *testing.T) *e2e {
 	env := map[string]string{
 		"ADDR":           fmt.Sprintf("127.0.0.1:%d", port),
 		"BASE_URL":       e.base,
-		"DB_PATH":        filepath.Join(dir, "e2e.db"),
+		"DB_PATH":        e.dbPath,
 		"ADMIN_PASSWORD": e2eAdminPass,
 	}
 	srvCtx, stopServer := context.WithCancel(ctx)

@@ -90,6 +90,8 @@ type Handler struct {
 	// loginLimit throttles POST /login per client IP; built once so that
 	// its counts persist across requests.
 	loginLimit echo.MiddlewareFunc
+	// beaconLimit throttles the landing page's funnel beacons per address.
+	beaconLimit echo.MiddlewareFunc
 }
 
 // New builds the handlers.
@@ -112,6 +114,7 @@ func New(d Deps) *Handler {
 			return &Error{Status: http.StatusTooManyRequests, Err: err}
 		},
 	})
+	h.beaconLimit = newBeaconLimit()
 	return h
 }
 

@@ -59,41 +59,89 @@ func (h *Handler) landingLink(c echo.Context) (*store.Link, error) {
 	return h.Services.Landing.Link(c.Request().Context(), c.Param("slug"))
 }
 
-// landing is the end user's page. Its branches, in order: paused (503),
-// unknown slug (404), already on, expired token (410: ask for a new link),
-// not WeChat (open it there: this page's QR), WeChat below 7.0.5 (upgrade),
-// and WeChat ≥ 7.0.5: a wx.config signed for this exact URL (503 if the
-// ticket cannot be had). Only the last one calls into WeChat.
+// landing is the end user's page. Its branches, in order (the service
+// decides the first ones): paused (503), unknown slug (404), already on (a
+// clean "已开启"), ended (410: the authorization was closed), not WeChat (a
+// phone: copy the link into WeChat; a desktop: this page's QR), WeChat below
+// 7.0.5 (upgrade), an expired token (renewed on the spot by the service,
+// unless switched off or just tried: 410 / 503 saying what to do), and
+// WeChat ≥ 7.0.5: a wx.config signed for this exact URL (503 if the ticket
+// cannot be had). Every branch names the merchant. The funnel counts the
+// open and the version check's outcome.
 func (h *Handler) landing(c echo.Context) error {
-	visit, err := h.Services.Landing.Visit(c.Request().Context(), c.Param("slug"))
+	rctx := c.Request().Context()
+	visit, err := h.Services.Landing.Visit(rctx, c.Param("slug"))
 	if err != nil {
 		return errInternal(err)
 	}
+	var v views.LandingView
+	l := visit.Link
+	if l != nil {
+		v.MerchantName = l.SubMerchantName
+	}
 	switch visit.Mode {
 	case service.LandingPaused:
-		return h.renderLanding(c, http.StatusServiceUnavailable, views.LandingView{Mode: views.LandingPaused})
+		v.Mode = views.LandingPaused
+		return h.renderLanding(c, http.StatusServiceUnavailable, v)
 	case service.LandingNotFound:
-		return h.renderLanding(c, http.StatusNotFound, views.LandingView{Mode: views.LandingNotFound})
+		v.Mode = views.LandingNotFound
+		return h.renderLanding(c, http.StatusNotFound, v)
 	case service.LandingDisabled:
 		// A disabled sub-merchant issues nothing: no token, no JS-SDK.
-		return h.renderLanding(c, http.StatusForbidden, views.LandingView{Mode: views.LandingDisabled})
-	case service.LandingDone:
-		return h.renderLanding(c, http.StatusOK, views.LandingView{Mode: views.LandingDone})
-	case service.LandingExpired:
-		return h.renderLanding(c, http.StatusGone, views.LandingView{Mode: views.LandingExpired})
+		v.Mode = views.LandingDisabled
+		return h.renderLanding(c, http.StatusForbidden, v)
 	}
-	l := visit.Link
+	h.funnelStep(c, l.ID, store.FunnelOpened)
+	switch visit.Mode {
+	case service.LandingDone:
+		v.Mode = views.LandingDone
+		return h.renderLanding(c, http.StatusOK, v)
+	case service.LandingEnded:
+		v.Mode = views.LandingEnded
+		if l.RenewedTo != 0 {
+			if next, err := h.Services.Links.ByID(rctx, l.RenewedTo); err == nil {
+				v.NextURL = "/h5/" + next.Slug
+			}
+		}
+		return h.renderLanding(c, http.StatusGone, v)
+	}
 	self := "/h5/" + l.Slug
-	inWeChat, supported := payscore.OpenBusinessViewSupported(c.Request().UserAgent())
+	ua := c.Request().UserAgent()
+	inWeChat, supported := payscore.OpenBusinessViewSupported(ua)
 	if !inWeChat {
-		return h.renderLanding(c, http.StatusOK, views.LandingView{Mode: views.LandingOutside, QRURL: self + "/qr.png"})
+		h.funnelStep(c, l.ID, store.FunnelCheckOutside)
+		v.Mode, v.QRURL, v.Phone, v.PageURL = views.LandingOutside, self+"/qr.png", isPhone(ua), h.landingURL(l.Slug)
+		return h.renderLanding(c, http.StatusOK, v)
 	}
 	if !supported {
-		return h.renderLanding(c, http.StatusOK, views.LandingView{Mode: views.LandingUpgrade})
+		h.funnelStep(c, l.ID, store.FunnelCheckOld)
+		v.Mode = views.LandingUpgrade
+		return h.renderLanding(c, http.StatusOK, v)
+	}
+	h.funnelStep(c, l.ID, store.FunnelCheckOK)
+	opened := l
+	if l, err = h.Services.AutoRenew.OnOpen(rctx, l); err != nil {
+		v.Mode, v.ExpiredKey = views.LandingExpired, "landing.expired.merchant"
+		status := http.StatusGone
+		switch {
+		case errors.Is(err, service.ErrAutoRenewLimited):
+			v.ExpiredKey, status = "landing.expired.retry", http.StatusServiceUnavailable
+		case service.KindOf(err) == service.Upstream:
+			v.ExpiredKey, status = "landing.expired.upstream", http.StatusServiceUnavailable
+		case service.KindOf(err) == service.Internal:
+			h.Logger.Error("landing page: renewal failed", "link", l.ID, "err", err)
+			v.ExpiredKey, status = "landing.expired.upstream", http.StatusServiceUnavailable
+		}
+		return h.renderLanding(c, status, v)
+	}
+	if l.ID != opened.ID {
+		// Renewed with a new code (one code, one user): its own page.
+		return c.Redirect(http.StatusSeeOther, "/h5/"+l.Slug)
 	}
 	if h.JSSDK == nil {
 		h.Logger.Error("landing page: no JS-SDK signer configured")
-		return h.renderLanding(c, http.StatusServiceUnavailable, views.LandingView{Mode: views.LandingUnavailable})
+		v.Mode = views.LandingUnavailable
+		return h.renderLanding(c, http.StatusServiceUnavailable, v)
 	}
 	// The exact URL the browser shows, as WeChat checks it: BASE_URL and the
 	// request URI (query included), without a fragment.
@@ -101,19 +149,20 @@ func (h *Handler) landing(c echo.Context) error {
 	if i := strings.IndexByte(pageURL, '#'); i >= 0 {
 		pageURL = pageURL[:i]
 	}
-	cfg, err := h.JSSDK.Config(c.Request().Context(), pageURL)
+	cfg, err := h.JSSDK.Config(rctx, pageURL)
 	if err != nil {
 		h.Logger.Error("landing page: JS-SDK configuration failed", "link", l.ID, "err", err)
-		return h.renderLanding(c, http.StatusServiceUnavailable, views.LandingView{Mode: views.LandingUnavailable})
+		v.Mode = views.LandingUnavailable
+		return h.renderLanding(c, http.StatusServiceUnavailable, v)
 	}
-	return h.renderLanding(c, http.StatusOK, views.LandingView{
-		Mode:  views.LandingReady,
-		Token: l.Token,
-		Config: views.LandingConfig{AppID: cfg.AppID, Timestamp: cfg.Timestamp, NonceStr: cfg.NonceStr,
-			Signature: cfg.Signature, JSAPIList: jsAPIList},
-		JSSDKURL:  h.JSSDKURL,
-		StatusURL: self + "/status",
-	})
+	v.Mode, v.Token = views.LandingReady, l.Token
+	v.Config = views.LandingConfig{AppID: cfg.AppID, Timestamp: cfg.Timestamp, NonceStr: cfg.NonceStr,
+		Signature: cfg.Signature, JSAPIList: jsAPIList}
+	v.JSSDKURL, v.StatusURL, v.EventURL = h.JSSDKURL, self+"/status", self+"/event"
+	if v.BeaconToken, err = h.Services.Funnel.BeaconToken(rctx, l.ID, h.Now()); err != nil {
+		h.Logger.Error("landing page: beacon token", "link", l.ID, "err", err) // the page works without its counts
+	}
+	return h.renderLanding(c, http.StatusOK, v)
 }
 
 // landingStatus is the authorization's state for the landing page's

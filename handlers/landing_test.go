@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -265,6 +266,11 @@ func TestLandingSandbox(t *testing.T) {
 	})
 
 	t.Run("ErrExpired", func(t *testing.T) {
+		// Renewed on opening unless switched off (TestLandingAutoRenew):
+		// switched off, an expired link asks for a new one.
+		if err := ts.svc.AutoRenew.Set(ctx, op, stale.ID, false); err != nil {
+			t.Fatal(err)
+		}
 		ts.clock.Advance(service.TokenLifetime)
 		res := landingGet(t, phone, "/h5/"+stale.Slug, uaWeChat801)
 		if got, want := res.status, http.StatusGone; got != want {
@@ -274,8 +280,8 @@ func TestLandingSandbox(t *testing.T) {
 		if got, want := res.text("h1"), views.Tr(views.LangZH, "landing.expired.title"); got != want {
 			t.Errorf("h1 = %q, want %q", got, want)
 		}
-		if got, want := res.text("p"), views.Tr(views.LangZH, "landing.expired.text"); !strings.Contains(got, want) {
-			t.Errorf("text = %q, want it to ask for a new link", got)
+		if got, want := res.text(`[data-testid="landing-next"]`), fmt.Sprintf(views.Tr(views.LangZH, "landing.expired.merchant"), "测试商户"); got != want {
+			t.Errorf("text = %q, want it to ask the merchant for a new link: %q", got, want)
 		}
 		if res.has("[data-signature]") || res.has("script") {
 			t.Error("an expired page configures the JS-SDK")
@@ -325,6 +331,10 @@ func TestLandingNoWeChatCalls(t *testing.T) {
 		t.Errorf("paused: status = %d, want %d", got, want)
 	}
 	if err := ts.db.SetLandingPause(ctx, false, "", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	// Expired with auto-renewal off (on, TestLandingAutoRenew renews it).
+	if err := ts.svc.AutoRenew.Set(ctx, service.System, l.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	ts.clock.Advance(service.TokenLifetime)

@@ -139,7 +139,7 @@ func (h *Handler) links(c echo.Context) error {
 	for _, l := range list {
 		v.Rows = append(v.Rows, views.LinkRow{ID: l.ID, SubMchID: l.SubMchID, SubMerchantName: l.SubMerchantName, Code: l.AuthorizationCode,
 			State: l.State, CreatedBy: l.CreatedByName, Created: l.CreatedAt, Expires: l.TokenExpiresAt,
-			Expired: !now.Before(l.TokenExpiresAt), Opens: l.Opens})
+			Expired: !now.Before(l.TokenExpiresAt), Opens: l.Opens, Left: l.TokenExpiresAt.Sub(now)})
 	}
 	subs, err := h.Services.SubMerchants.List(rctx)
 	if err != nil {
@@ -174,6 +174,8 @@ func (h *Handler) linkView(l *store.Link) views.LinkView {
 		Expired: !h.Now().Before(l.TokenExpiresAt), Opens: l.Opens, LandingURL: h.landingURL(l.Slug),
 		SelfURL: "/links/" + strconv.FormatInt(l.ID, 10) + "?" + pollParam + "=1",
 		Agreed:  l.Agreed, RenewedFrom: l.RenewedFrom, RenewedTo: l.RenewedTo, SubMerchantDisabled: l.SubMerchantDisabled,
+		Left:      l.TokenExpiresAt.Sub(h.Now()),
+		AutoRenew: l.AutoRenew,
 	}
 	if l.LastOpenedAt != nil {
 		v.LastOpened = *l.LastOpenedAt
@@ -187,7 +189,15 @@ func (h *Handler) link(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.renderLink(c, http.StatusOK, h.linkView(l))
+	v := h.linkView(l)
+	if !isFragment(c) {
+		f, err := h.Services.Funnel.ForLink(c.Request().Context(), l.ID)
+		if err != nil {
+			return errInternal(err)
+		}
+		v.Funnel = &views.LinkFunnelView{Counts: f}
+	}
+	return h.renderLink(c, http.StatusOK, v)
 }
 
 func (h *Handler) renderLink(c echo.Context, status int, v views.LinkView) error {

@@ -197,6 +197,7 @@ func TestLinkRoutesAccess(t *testing.T) {
 		{"POST", "/links", url.Values{}, ops(http.StatusUnauthorized, http.StatusUnprocessableEntity)},
 		{"GET", "/links/" + id, nil, ops(http.StatusSeeOther, http.StatusOK)},
 		{"GET", "/links/" + id + "/qr.png", nil, ops(http.StatusSeeOther, http.StatusOK)},
+		{"GET", "/links/" + id + "/poster.png", nil, ops(http.StatusSeeOther, http.StatusOK)},
 		// The token has not expired: refused after the role check.
 		{"POST", "/links/" + id + "/renew", nil, ops(http.StatusUnauthorized, http.StatusConflict)},
 		{"GET", "/links/999999", nil, ops(http.StatusSeeOther, http.StatusNotFound)},

@@ -50,6 +50,11 @@ func (h *Handler) overview(c echo.Context) error {
 		}
 	}
 	h.keysView(&v, figures.NotificationKeys, now)
+	report, err := h.Services.Stats.Report(rctx, "")
+	if err != nil {
+		return errInternal(err)
+	}
+	v.Charts = chartsView(report, true)
 	for _, cb := range latest {
 		v.LatestCallbacks = append(v.LatestCallbacks, callbackRow(cb, "", 0))
 	}

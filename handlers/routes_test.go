@@ -72,11 +72,16 @@ func walkTable(ts *testServer) []walkRow {
 		{method: "GET", route: "/links/:id", path: "/links/999", want: walkOnly(http.StatusSeeOther, http.StatusNotFound, store.RoleAdmin, store.RoleOperator)},
 		{method: "GET", route: "/links/:id/qr.png", path: "/links/999/qr.png", want: walkOnly(http.StatusSeeOther, http.StatusNotFound, store.RoleAdmin, store.RoleOperator)},
 		{method: "POST", route: "/links/:id/renew", path: "/links/999/renew", want: walkOnly(http.StatusUnauthorized, http.StatusNotFound, store.RoleAdmin, store.RoleOperator)},
+		{method: "GET", route: "/links/:id/poster.png", path: "/links/999/poster.png", want: walkOnly(http.StatusSeeOther, http.StatusNotFound, store.RoleAdmin, store.RoleOperator)},
+		{method: "POST", route: "/links/:id/auto-renew", path: "/links/999/auto-renew", want: walkOnly(http.StatusUnauthorized, http.StatusBadRequest, store.RoleAdmin, store.RoleOperator)},
+		{method: "GET", route: "/sub-merchants/:id", path: "/sub-merchants/999", want: walkSignedIn(http.StatusSeeOther, http.StatusNotFound)},
+		{method: "GET", route: "/stats.csv", want: walkSignedIn(http.StatusSeeOther, http.StatusOK)},
 		{method: "POST", route: "/emergency", want: walkOnly(http.StatusUnauthorized, http.StatusUnprocessableEntity, store.RoleAdmin)},
 		// The landing pages are public; an unknown slug is 404 for everyone.
 		{method: "GET", route: "/h5/:slug", path: "/h5/no-such-slug", want: walkEveryone(http.StatusNotFound)},
 		{method: "GET", route: "/h5/:slug/status", path: "/h5/no-such-slug/status", want: walkEveryone(http.StatusNotFound)},
 		{method: "GET", route: "/h5/:slug/qr.png", path: "/h5/no-such-slug/qr.png", want: walkEveryone(http.StatusNotFound)},
+		{method: "POST", route: "/h5/:slug/event", path: "/h5/no-such-slug/event", want: walkEveryone(http.StatusNotFound)},
 		{method: "GET", route: "/authorizations", want: walkSignedIn(http.StatusSeeOther, http.StatusOK)},
 		// A code this console never saw: refused after the role check, nothing is called.
 		{method: "POST", route: "/authorizations/:code/terminate", path: "/authorizations/PSC123/terminate", want: walkOnly(http.StatusUnauthorized, http.StatusNotFound, store.RoleAdmin, store.RoleSupport)},

@@ -34,13 +34,18 @@ const (
 	LandingDisabled
 	// LandingDone: the user has already authorized.
 	LandingDone
-	// LandingExpired: the link's token has expired; a new link is needed.
-	LandingExpired
-	// LandingOpen: the user may authorize (in WeChat, with its token).
+	// LandingEnded: the authorization was closed by the user or ended by a
+	// termination: the code cannot be used again.
+	LandingEnded
+	// LandingOpen: the user may authorize (in WeChat, with its token). An
+	// expired token is renewed by AutoRenew.OnOpen once the visitor is one
+	// who can use it (in a recent enough WeChat).
 	LandingOpen
 )
 
-// LandingVisit is a visit's outcome; Link is set from LandingDone on.
+// LandingVisit is a visit's outcome; Link is set from LandingDone on, and
+// for LandingPaused when the name is a link's (every state names the
+// merchant).
 type LandingVisit struct {
 	Mode LandingMode
 	Link *store.Link
@@ -63,18 +68,17 @@ func (s *Landing) Link(ctx context.Context, slug string) (*store.Link, error) {
 }
 
 // Visit is a visit of the landing page slug: paused, unknown, of a disabled
-// sub-merchant, already
-// authorized, expired, or open. A visit of a link is counted (best
-// effort: the user still gets the page).
+// sub-merchant, already authorized, ended, or open. A visit of a link is
+// counted (best effort: the user still gets the page).
 func (s *Landing) Visit(ctx context.Context, slug string) (LandingVisit, error) {
 	p, err := s.Store.LandingPause(ctx)
 	if err != nil {
 		return LandingVisit{}, err
 	}
-	if p.Paused {
-		return LandingVisit{Mode: LandingPaused}, nil
-	}
 	l, err := s.Link(ctx, slug)
+	if p.Paused {
+		return LandingVisit{Mode: LandingPaused, Link: l}, nil
+	}
 	if KindOf(err) == NotFound {
 		return LandingVisit{Mode: LandingNotFound}, nil
 	}
@@ -87,11 +91,11 @@ func (s *Landing) Visit(ctx context.Context, slug string) (LandingVisit, error) 
 	if err := s.Store.LinkOpened(ctx, l.ID); err != nil {
 		loggerOr(s.Logger).Error("count link open", "link", l.ID, "err", err)
 	}
-	switch {
-	case l.State == store.StateAvailable:
+	switch l.State {
+	case store.StateAvailable:
 		return LandingVisit{Mode: LandingDone, Link: l}, nil
-	case !nowOr(s.Now).Before(l.TokenExpiresAt):
-		return LandingVisit{Mode: LandingExpired, Link: l}, nil
+	case store.StateUnavailable:
+		return LandingVisit{Mode: LandingEnded, Link: l}, nil
 	}
 	return LandingVisit{Mode: LandingOpen, Link: l}, nil
 }

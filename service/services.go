@@ -22,6 +22,9 @@ type Store interface {
 	LandingStore
 	MFAStore
 	SessionStore
+	FunnelStore
+	AutoRenewStore
+	StatsStore
 }
 
 // PayScore is the WeChat Pay Score API (payscore.Client).
@@ -70,9 +73,12 @@ type Services struct {
 	// Notifications receives WeChat Pay's verified notifications.
 	Notifications *Notifications
 	// Landing decides what the end user's landing page shows.
-	Landing  *Landing
-	MFA      *MFA
-	Sessions *Sessions
+	Landing   *Landing
+	MFA       *MFA
+	Sessions  *Sessions
+	Funnel    *Funnel
+	AutoRenew *AutoRenew
+	Stats     *Stats
 }
 
 // New builds every service from cfg.
@@ -102,6 +108,9 @@ func New(cfg Config) *Services {
 			RequiredRoles: cfg.MFARequiredRoles, Now: now, Logger: logger},
 		Sessions: &Sessions{Store: cfg.Store, Now: now, Logger: logger},
 	}
+	s.Funnel = &Funnel{Store: cfg.Store, Now: now, Logger: logger}
+	s.AutoRenew = &AutoRenew{Links: s.Links, Store: cfg.Store, Now: now, Logger: logger}
+	s.Stats = &Stats{Store: cfg.Store, Now: now}
 	s.Reconciler = &Reconciler{Store: cfg.Store, PayScore: term, Terminations: s.Terminations,
 		Now: now, Logger: logger, Registerer: cfg.Registerer}
 	return s

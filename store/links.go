@@ -39,13 +39,19 @@ type Link struct {
 	// SubMerchantDisabled is the sub-merchant's disabled flag: a disabled
 	// sub-merchant's links are not renewed and hand out nothing.
 	SubMerchantDisabled bool
+	// AutoRenew: an expired token is renewed when the landing page is
+	// opened (on by default; an operator may switch it off).
+	AutoRenew bool
+	// AutoRenewedAt is the last renewal made on opening, nil if none.
+	AutoRenewedAt *time.Time
 }
 
 const linkSelect = `SELECT l.id, l.slug, l.sub_merchant_id, m.sub_mchid, l.sub_appid, m.name, l.authorization_code, l.token, l.token_expires_at,
 	l.notify_url, coalesce(l.created_by, 0), coalesce(u.username, ''), l.created_at, l.opens, l.last_opened_at, coalesce(a.state, ''),
 	(a.state = '` + StateAvailable + `' OR a.success_time IS NOT NULL OR EXISTS (SELECT 1 FROM callbacks c
 		WHERE c.authorization_code = l.authorization_code AND c.event_type = '` + EventOpen + `')),
-	coalesce(l.renewed_from, 0), coalesce((SELECT r.id FROM links r WHERE r.renewed_from = l.id), 0), m.disabled
+	coalesce(l.renewed_from, 0), coalesce((SELECT r.id FROM links r WHERE r.renewed_from = l.id), 0), m.disabled,
+	l.auto_renew, l.auto_renewed_at
 	FROM links l
 	JOIN sub_merchants m ON m.id = l.sub_merchant_id
 	LEFT JOIN users u ON u.id = l.created_by
@@ -56,7 +62,8 @@ func scanLink(row interface{ Scan(...any) error }) (*Link, error) {
 	var agreed sql.NullBool
 	if err := row.Scan(&l.ID, &l.Slug, &l.SubMerchantID, &l.SubMchID, &l.SubAppID, &l.SubMerchantName, &l.AuthorizationCode, &l.Token, timeCol{&l.TokenExpiresAt},
 		&l.NotifyURL, &l.CreatedBy, &l.CreatedByName, timeCol{&l.CreatedAt}, &l.Opens, nullTimeCol{&l.LastOpenedAt}, &l.State,
-		&agreed, &l.RenewedFrom, &l.RenewedTo, &l.SubMerchantDisabled); err != nil {
+		&agreed, &l.RenewedFrom, &l.RenewedTo, &l.SubMerchantDisabled,
+		&l.AutoRenew, nullTimeCol{&l.AutoRenewedAt}); err != nil {
 		return nil, err
 	}
 	l.Agreed = agreed.Valid && agreed.Bool

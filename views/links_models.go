@@ -104,6 +104,8 @@ type LinkRow struct {
 	Expires         time.Time
 	Expired         bool
 	Opens           int
+	// Left is the token's time left (negative once expired).
+	Left time.Duration
 }
 
 // LinkView is one authorization link: how to hand it out, and what became
@@ -132,6 +134,12 @@ type LinkView struct {
 	RenewedFrom, RenewedTo int64
 	// SubMerchantDisabled: the sub-merchant is disabled; nothing is issued.
 	SubMerchantDisabled bool
+	// Left is the token's time left (negative once expired).
+	Left time.Duration
+	// AutoRenew: the token is renewed when the landing page is opened.
+	AutoRenew bool
+	// Funnel is what users did on the landing page; nil when not read.
+	Funnel *LinkFunnelView
 }
 
 // linkLabel names a link by its number: "#42".
@@ -142,6 +150,25 @@ func linkLabel(id int64) string { return "#" + strconv.FormatInt(id, 10) }
 // unused code only once its token expired.
 func (v LinkView) CanRenew() bool {
 	return v.State != StateAvailable && v.RenewedTo == 0 && !v.SubMerchantDisabled && (v.Expired || v.Agreed)
+}
+
+// QRFaded is the catalog key of why a link's QR code is shown faded, or ""
+// when it is not: the token expired (and whether opening renews it), or the
+// authorization ended.
+func (v LinkView) QRFaded() string {
+	switch {
+	case v.SubMerchantDisabled:
+		return "links.qr.faded.disabled"
+	case v.RenewedTo != 0:
+		return "links.qr.faded.replaced"
+	case v.State == StateUnavailable:
+		return "links.qr.faded.ended"
+	case v.State == StateAvailable || !v.Expired:
+		return ""
+	case v.AutoRenew:
+		return "links.qr.faded.renews"
+	}
+	return "links.qr.faded.off"
 }
 
 // Authorization states as the views show them: the API's own names (the
@@ -170,7 +197,12 @@ const (
 	LandingUnavailable = "unavailable" // the JS-SDK configuration could not be made
 	LandingDone        = "done"        // the service is already on
 	LandingDisabled    = "disabled"    // the sub-merchant is disabled: the service is unavailable here
+	LandingEnded       = "ended"       // the authorization was closed or terminated
 )
+
+// LandingWaitSeconds is how long the landing page waits for the
+// notification after the user came back before it offers to open again.
+const LandingWaitSeconds = 10
 
 // UpgradeURL is WeChat's own upgrade page, from the spec's example. It has
 // no quote or backslash, so the H5 snippet quotes it as it is.
@@ -184,6 +216,23 @@ type LandingView struct {
 	JSSDKURL  string        // Mode LandingReady only
 	StatusURL string        // polled after the user comes back
 	QRURL     string        // Mode LandingOutside: this page's QR code
+	// MerchantName is the sub-merchant's name; every state names it.
+	MerchantName string
+	// Phone: outside WeChat on a phone (copy the link) rather than a
+	// desktop (scan the QR code).
+	Phone bool
+	// PageURL is this page's address, to copy into WeChat.
+	PageURL string
+	// EventURL takes the page's funnel beacons (same origin, with
+	// BeaconToken in X-Beacon-Token).
+	EventURL    string
+	BeaconToken string
+	// NextURL is the landing page of the link that replaced this one (a new
+	// code after the user of this one ended it), "" if none.
+	NextURL string
+	// ExpiredKey is the catalog key (with %s for the merchant) of what to
+	// do when an expired token could not be renewed.
+	ExpiredKey string
 }
 
 // LandingConfig is the server-signed wx.config of the landing page's exact URL.

@@ -143,6 +143,8 @@ type OverviewView struct {
 	Certificates []CertificateRow
 	// CertificateError is the last download's failure, if it failed.
 	CertificateError string
+	// Charts are the last 30 days (charts.templ).
+	Charts ChartsView
 }
 
 // SigningKeyRow is one key that signed accepted notifications.
