@@ -425,3 +425,41 @@ func TestOverviewCharts(t *testing.T) {
 		t.Errorf("CSV of an unknown sub-merchant: status %d, want 404", got)
 	}
 }
+
+// TestLandingEndedReplaced: a closed authorization whose link was replaced
+// (a new code, one code one user) shows the end and the way to the new page.
+func TestLandingEndedReplaced(t *testing.T) {
+	ts := newTestServer(t, withFakeWeChat(&fakePayScore{}, &fakeJSSDK{}))
+	ctx := context.Background()
+	ts.addSubMerchant(t, "1900000001", "替换测试商户", false)
+	op := service.Actor{UserID: ts.users[store.RoleOperator].ID, Username: store.RoleOperator}
+	att, err := ts.svc.Links.Create(ctx, op, "1900000001", "ENDED-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := ts.clock.Now()
+	for _, st := range []string{store.StateAvailable, store.StateUnavailable} {
+		now = now.Add(time.Minute)
+		if _, err := ts.db.SaveAuthorization(ctx, store.Authorization{AuthorizationCode: "ENDED-1", SubMchID: "1900000001", State: st,
+			StateTime: now, SuccessTime: &now, Source: "notification"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := "/h5/" + att.Link.Slug
+	phone := ts.anonymous(t)
+	res := landingGet(t, phone, page, uaWeChat801)
+	if res.status != http.StatusGone || res.has(`[data-testid="landing-replacement"]`) {
+		t.Fatalf("ended, not replaced: status %d, replacement button %v; want 410 without", res.status, res.has(`[data-testid="landing-replacement"]`))
+	}
+	r, err := ts.svc.Links.Renew(ctx, op, att.Link.ID)
+	if err != nil || r.New == nil {
+		t.Fatalf("renew: %v, new %v", err, r.New)
+	}
+	res = landingGet(t, phone, page, uaWeChat801)
+	if got, want := res.doc.Find(`[data-testid="landing-replacement"]`).AttrOr("href", ""), "/h5/"+r.New.Slug; got != want {
+		t.Errorf("replacement = %q, want %q", got, want)
+	}
+	if got := res.doc.Find(`[data-testid="landing"]`).AttrOr("data-mode", ""); got != views.LandingEnded {
+		t.Errorf("mode = %q, want ended", got)
+	}
+}

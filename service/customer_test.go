@@ -172,3 +172,41 @@ func TestStatsReport(t *testing.T) {
 		t.Errorf("by sub-merchant = %+v", r.BySubMerchant)
 	}
 }
+
+// TestAutoRenewAgreedCodeGetsNewLink: one code, one user — opening an
+// expired link whose code a user once agreed to serves a NEW link with a new
+// code (Links.Renew's rule), never a second pre-authorization of the code.
+func TestAutoRenewAgreedCodeGetsNewLink(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	att, err := e.svc.Links.Create(ctx, alice, "1900000101", "AGREED-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []string{store.StateAvailable, store.StateUnavailable} {
+		e.now = e.now.Add(time.Minute)
+		if _, err := e.db.SaveAuthorization(ctx, store.Authorization{AuthorizationCode: "AGREED-1", SubMchID: "1900000101", State: st,
+			StateTime: e.now, SuccessTime: &e.now, Source: "notification"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.now = e.now.Add(2 * time.Hour)
+	var codes []string
+	e.ps.preauth = func(r payscore.PreAuthorizeRequest) (payscore.PreAuthorizeResult, error) {
+		codes = append(codes, r.AuthorizationCode)
+		return payscore.PreAuthorizeResult{Token: "tok-new", RequestID: "REQ-N"}, nil
+	}
+	l, _ := e.db.LinkByID(ctx, att.Link.ID)
+	got, err := e.svc.AutoRenew.OnOpen(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID == l.ID || got.AuthorizationCode == "AGREED-1" || got.RenewedFrom != l.ID {
+		t.Errorf("served link %d code %q (from %d), want a new link with a new code replacing %d", got.ID, got.AuthorizationCode, got.RenewedFrom, l.ID)
+	}
+	for _, c := range codes {
+		if c == "AGREED-1" {
+			t.Error("the agreed code was pre-authorized again")
+		}
+	}
+}
