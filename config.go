@@ -51,6 +51,16 @@ type Config struct {
 	ReconcileMaxAge         string
 	MFARequiredRoles        string
 
+	// Single sign-on and LOCAL_LOGIN (config_oidc.go).
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
+	OIDCRoleClaim    string
+	OIDCRoleMap      string
+	OIDCProviderName string
+	LocalLogin       string
+	oidcRoleMap      map[string]string // parsed by Validate
+
 	// Parsed by Validate.
 	reconcileEvery, reconcileMaxAge time.Duration
 	mfaRoles                        []string
@@ -78,7 +88,7 @@ type setting struct {
 }
 
 func (c *Config) settings() []setting {
-	return []setting{
+	return append([]setting{
 		{"ADDR", &c.Addr, ":8080", "listen address", false},
 		{"DB_PATH", &c.DBPath, "app.db", "SQLite file", false},
 		{"BASE_URL", &c.BaseURL, "http://localhost:8080", "public URL of the console", false},
@@ -105,7 +115,7 @@ func (c *Config) settings() []setting {
 		{"RECONCILE_EVERY", &c.ReconcileEvery, "5m", "how often to query authorizations whose notification may be lost", false},
 		{"RECONCILE_MAX_AGE", &c.ReconcileMaxAge, "24h", "re-query an authorization whose state is older than this", false},
 		{"MFA_REQUIRED_ROLES", &c.MFARequiredRoles, "", "comma-separated roles that must sign in with two-factor (TOTP); none for no role (default: admin,support live, none in the sandbox)", false},
-	}
+	}, c.oidcSettings()...)
 }
 
 // LoadConfig reads the environment, then the flags in args. Help and flag
@@ -255,6 +265,7 @@ func (c *Config) Validate() error {
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < 10 {
 		errs = append(errs, errors.New("ADMIN_PASSWORD: must be at least 10 characters"))
 	}
+	errs = append(errs, c.validateOIDC()...)
 	if c.Sandbox() {
 		// A live-only setting without the credentials is a live set-up
 		// missing the rest, not a reason to fall back to the sandbox

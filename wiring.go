@@ -78,6 +78,7 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 		// TOTP secrets are sealed under a key derived from the session key.
 		SessionKey: key, MFARequiredRoles: cfg.MFARoles(),
 	})
+	cfg.applyOIDC(a.services, db, base, logger)
 	deps := handlers.Deps{
 		Services:     a.services,
 		Logs:         db,

@@ -33,7 +33,7 @@ func (h *Handler) loginPage(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 	ctx := h.langContext(c)
-	form := views.LoginForm{Next: safeNext(c.QueryParam("next"))}
+	form := h.ssoOffer(views.LoginForm{Next: safeNext(c.QueryParam("next"))})
 	p := h.page(c, views.T(ctx, "login.title"))
 	if c.QueryParam("bye") != "" {
 		// Signed out: the session that could carry a flash is gone.
@@ -51,7 +51,7 @@ func (h *Handler) login(c echo.Context) error {
 	ctx := h.langContext(c)
 	username := strings.TrimSpace(c.FormValue("username"))
 	password := c.FormValue("password")
-	form := views.LoginForm{Username: username, Next: safeNext(c.FormValue("next"))}
+	form := h.ssoOffer(views.LoginForm{Username: username, Next: safeNext(c.FormValue("next"))})
 	fail := func(msg string) error {
 		form.Error = msg
 		return h.render(c, http.StatusUnprocessableEntity, views.LoginPage(h.page(c, views.T(ctx, "login.title")), form))
@@ -77,9 +77,11 @@ func (h *Handler) login(c echo.Context) error {
 	return h.startSession(c, user, form.Next)
 }
 
-// startSession signs user in: a new session, with a new id, replaces
-// whatever the browser had (session fixation). A person whose role needs
-// two-factor and who has none goes to enrol first.
+// startSession signs user in, whichever way they proved who they are (a
+// password and, if they have one, a second factor here; the identity
+// provider in oidc.go): a new session, with a new id, replaces whatever the
+// browser had (session fixation). A person whose role needs two-factor and
+// who has none goes to enrol first.
 func (h *Handler) startSession(c echo.Context, user *store.User, next string) error {
 	if id := currentIdentity(c); id != nil {
 		id.Session.Options.MaxAge = -1

@@ -30,6 +30,10 @@ func (h *Handler) routes() []route {
 		{method: http.MethodPost, path: "/login", roles: public, handler: h.login, extra: []echo.MiddlewareFunc{h.loginLimit}},
 		{method: http.MethodGet, path: "/login/code", roles: public, handler: h.loginCodePage},
 		{method: http.MethodPost, path: "/login/code", roles: public, handler: h.loginCode, extra: []echo.MiddlewareFunc{h.loginLimit}},
+		// Single sign-on (oidc.go): GETs without a CSRF token; the callback's
+		// state must match the flow cookie's. 404 without OIDC_ISSUER.
+		{method: http.MethodGet, path: "/login/oidc", roles: public, handler: h.oidcStart, extra: []echo.MiddlewareFunc{h.loginLimit}},
+		{method: http.MethodGet, path: "/login/oidc/callback", roles: public, handler: h.oidcCallback, extra: []echo.MiddlewareFunc{h.loginLimit}},
 		{method: http.MethodPost, path: "/logout", roles: public, handler: h.logout},
 		{method: http.MethodPost, path: "/lang", roles: public, handler: h.setLang},
 		{method: http.MethodGet, path: "/", roles: signedIn, handler: h.overview, nav: "nav.overview"},

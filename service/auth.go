@@ -58,6 +58,9 @@ type Auth struct {
 	Store  AuthStore
 	Now    func() time.Time
 	Logger *slog.Logger
+	// LocalLoginOff (LOCAL_LOGIN=off) keeps password sign-in for
+	// break-glass users only (see PasswordSignInAllowed).
+	LocalLoginOff bool
 }
 
 // SignIn checks username and password from ip. Unknown user and wrong
@@ -81,14 +84,14 @@ func (s *Auth) SignIn(ctx context.Context, username, password, ip string) (*stor
 		return nil, err
 	}
 	hash := dummyHash
-	if user != nil {
+	if user != nil && user.PasswordHash != "" {
 		hash = user.PasswordHash
 	}
 	ok, err := CheckPassword(hash, password)
 	if err != nil {
 		return nil, err
 	}
-	if user == nil || user.Disabled || !ok {
+	if user == nil || user.Disabled || !ok || !PasswordSignInAllowed(user, s.LocalLoginOff) {
 		// This attempt is already counted; it may have locked the name.
 		until, err := s.Store.LockedUntil(ctx, username)
 		if err != nil {

@@ -103,9 +103,11 @@ func DeriveKey(master []byte, purpose string) []byte {
 	return k
 }
 
-// Required reports whether u's role must sign in with two-factor.
+// Required reports whether u's role must sign in with two-factor. Never a
+// single sign-on user: the identity provider checks their factors (see
+// oidc.go), and they have no local password to pair a TOTP code with.
 func (s *MFA) Required(u *store.User) bool {
-	return u != nil && slices.Contains(s.RequiredRoles, u.Role)
+	return u != nil && u.SSOSubject == "" && slices.Contains(s.RequiredRoles, u.Role)
 }
 
 // Enrolment is a pending TOTP enrolment: what the authenticator app reads.

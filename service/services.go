@@ -79,6 +79,9 @@ type Services struct {
 	Funnel    *Funnel
 	AutoRenew *AutoRenew
 	Stats     *Stats
+	// OIDC is single sign-on with the identity provider; nil when
+	// OIDC_ISSUER is not set.
+	OIDC *OIDC
 }
 
 // New builds every service from cfg.

@@ -105,6 +105,10 @@ func (s *Users) Update(ctx context.Context, actor Actor, id int64, c UserChange)
 		v := c.Action == UserActionDisable
 		ch.Disabled = &v
 	case UserActionPassword:
+		if target.SSOSubject != "" {
+			// Their password is the provider's business.
+			return nil, newError(Invalid, "users.err.sso_password", errors.New("service: an SSO user has no local password"))
+		}
 		hash, err := HashPassword(c.Password)
 		if errors.Is(err, ErrPasswordTooShort) {
 			return nil, newError(Invalid, "users.err.password", err)

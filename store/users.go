@@ -31,14 +31,22 @@ type User struct {
 	UpdatedAt    time.Time
 	// MFA is true once the user has confirmed a TOTP enrolment.
 	MFA bool
+	// SSOIssuer and SSOSubject name the identity provider's account of a
+	// single sign-on user (users_sso.go); empty for a local user.
+	SSOIssuer, SSOSubject string
+	// BreakGlass marks a local user who may sign in with a password even
+	// when password sign-in is off (LOCAL_LOGIN=off).
+	BreakGlass bool
 }
 
 const userColumns = `id, username, password_hash, role, disabled, created_at, updated_at,
-	EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id AND m.enabled_at IS NOT NULL)`
+	EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = users.id AND m.enabled_at IS NOT NULL),
+	coalesce(sso_issuer, ''), coalesce(sso_subject, ''), break_glass`
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
-	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}, &u.MFA); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Role, &u.Disabled, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}, &u.MFA,
+		&u.SSOIssuer, &u.SSOSubject, &u.BreakGlass); err != nil {
 		return nil, err
 	}
 	return &u, nil

@@ -38,6 +38,10 @@ type LoginForm struct {
 	Username string
 	Error    string
 	Next     string
+	// SSO offers single sign-on (nil: not configured); LocalLoginOff says
+	// password sign-in is for break-glass accounts only.
+	SSO           *SSOOption
+	LocalLoginOff bool
 }
 
 // ErrorView is an error page.
