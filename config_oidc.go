@@ -29,7 +29,9 @@ func (c *Config) oidcSettings() []setting {
 func (c *Config) oidcEnabled() bool { return c.OIDCIssuer != "" }
 
 // localLoginOff reports LOCAL_LOGIN=off (after Validate).
-func (c *Config) localLoginOff() bool { return strings.EqualFold(strings.TrimSpace(c.LocalLogin), "off") }
+func (c *Config) localLoginOff() bool {
+	return strings.EqualFold(strings.TrimSpace(c.LocalLogin), "off")
+}
 
 // validateOIDC checks single sign-on's variables: all or none of issuer,
 // client id, secret and role map; an https issuer (http only in sandbox mode
