@@ -24,6 +24,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	username := fs.String("username", "", "username")
 	role := fs.String("role", store.RoleViewer, "role: admin, operator, support or viewer")
 	dbPath := fs.String("db-path", or(getenv("DB_PATH"), "app.db"), "SQLite file ($DB_PATH)")
+	breakGlass := fs.Bool("break-glass", false, "add: the user may sign in with a password even when LOCAL_LOGIN=off (for when the identity provider is down)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
@@ -62,12 +63,21 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		}
 		// Audited like the web's user.create, in the same transaction: who
 		// made which account, with which role.
-		if _, err := db.CreateUserAudited(ctx, *username, hash, *role,
-			store.AuditEntry{Username: "cli", Action: "user.create", Target: "user:" + *username, Result: "ok", Detail: "role=" + *role}); err != nil {
+		create := db.CreateUserAudited
+		detail := "role=" + *role
+		if *breakGlass {
+			create, detail = db.CreateBreakGlassUserAudited, detail+" break_glass"
+		}
+		if _, err := create(ctx, *username, hash, *role,
+			store.AuditEntry{Username: "cli", Action: "user.create", Target: "user:" + *username, Result: "ok", Detail: detail}); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFail
 		}
-		fmt.Fprintf(stdout, "created %s (%s)\n", *username, *role)
+		if *breakGlass {
+			fmt.Fprintf(stdout, "created %s (%s, break-glass)\n", *username, *role)
+		} else {
+			fmt.Fprintf(stdout, "created %s (%s)\n", *username, *role)
+		}
 	case "passwd", "disable":
 		u, err := db.UserByUsername(ctx, *username)
 		if err != nil {
@@ -75,6 +85,10 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 			return exitFail
 		}
 		var ch store.UserChange
+		if sub == "passwd" && u.SSOSubject != "" {
+			fmt.Fprintf(stderr, "%s signs in with single sign-on and has no local password\n", *username)
+			return exitConfig
+		}
 		if sub == "passwd" {
 			hash, ok := hashFromStdin()
 			if !ok {

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 const usage = `usage:
   payscore-console [serve] [flags]          run the console (flags: -h lists them)
-  payscore-console user add --username NAME --role ROLE   (password from stdin)
+  payscore-console user add --username NAME --role ROLE [--break-glass]   (password from stdin; break-glass: may sign in with a password when LOCAL_LOGIN=off)
   payscore-console user passwd --username NAME            (password from stdin)
   payscore-console user reset-mfa --username NAME         (removes two-factor; they enrol again)
   payscore-console user disable --username NAME
