@@ -79,8 +79,8 @@ func (tc *testClient) ssoSignIn(t *testing.T, next string, tamper func(q url.Val
 	return tc.get(t, back.Path+"?"+q.Encode())
 }
 
-// auditCount counts entries of action whose detail contains detail.
-func (ts *testServer) auditCount(t *testing.T, action, detail string) int {
+// auditDetailCount counts entries of action whose detail contains detail.
+func (ts *testServer) auditDetailCount(t *testing.T, action, detail string) int {
 	t.Helper()
 	entries, err := ts.db.AuditLog(context.Background(), store.AuditFilter{Action: action, Limit: 1000})
 	if err != nil {
@@ -149,10 +149,10 @@ func TestOIDCSignInCreatesUser(t *testing.T) {
 	if got := tc.get(t, "/users").status; got != http.StatusForbidden {
 		t.Errorf("GET /users as SSO support: %d, want 403", got)
 	}
-	if n := ts.auditCount(t, "auth.login", "method=oidc"); n != 1 {
+	if n := ts.auditDetailCount(t, "auth.login", "method=oidc"); n != 1 {
 		t.Errorf("auth.login method=oidc entries: %d, want 1", n)
 	}
-	if n := ts.auditCount(t, "user.create", "method=oidc"); n != 1 {
+	if n := ts.auditDetailCount(t, "user.create", "method=oidc"); n != 1 {
 		t.Errorf("user.create method=oidc entries: %d, want 1", n)
 	}
 	// An SSO user has no local password: nothing the form can guess.
@@ -218,10 +218,10 @@ func TestOIDCRefusals(t *testing.T) {
 			if tc.signedIn(t) {
 				t.Error("signed in after a refused callback")
 			}
-			if n := ts.auditCount(t, service.AuditSSORefused, "reason="+tt.reason); n != 1 {
+			if n := ts.auditDetailCount(t, service.AuditSSORefused, "reason="+tt.reason); n != 1 {
 				t.Errorf("auth.sso_refused reason=%s entries: %d, want 1", tt.reason, n)
 			}
-			if n := ts.auditCount(t, "auth.login", "method=oidc"); n != 0 {
+			if n := ts.auditDetailCount(t, "auth.login", "method=oidc"); n != 0 {
 				t.Errorf("auth.login method=oidc entries: %d, want 0", n)
 			}
 			if n, _ := queryInt(t, ts.db, `SELECT count(*) FROM users WHERE sso_subject IS NOT NULL`); n != 0 {
@@ -282,7 +282,7 @@ func TestOIDCDisabledUserRefused(t *testing.T) {
 	if got, _ := res.doc.Find(`[data-testid="sso-refused"]`).Attr("data-reason"); got != service.SSOReasonDisabled {
 		t.Errorf("reason %q", got)
 	}
-	if n := ts.auditCount(t, service.AuditSSORefused, "reason=disabled"); n != 1 {
+	if n := ts.auditDetailCount(t, service.AuditSSORefused, "reason=disabled"); n != 1 {
 		t.Errorf("auth.sso_refused reason=disabled: %d", n)
 	}
 	if u, _ := ts.db.UserByUsername(context.Background(), "dave"); !u.Disabled || u.Role != store.RoleAdmin {
@@ -321,7 +321,7 @@ func TestOIDCRoleChangeAtNextSignIn(t *testing.T) {
 	if tc.signedIn(t) {
 		t.Error("the session from before the demotion still works")
 	}
-	if n := ts.auditCount(t, "user.role", "was=admin"); n != 1 {
+	if n := ts.auditDetailCount(t, "user.role", "was=admin"); n != 1 {
 		t.Errorf("user.role was=admin entries: %d", n)
 	}
 }
@@ -387,5 +387,35 @@ func TestOIDCNotConfigured(t *testing.T) {
 		if got := tc.get(t, p).status; got != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", p, got)
 		}
+	}
+}
+
+// TestOIDCUsersPage: /users marks SSO and break-glass users, offers no
+// password reset for an SSO user and refuses one posted anyway.
+func TestOIDCUsersPage(t *testing.T) {
+	ts, prov := ssoServer(t, false)
+	prov.as(idIdentity{Subject: "sub-frank", Username: "frank", Roles: "payscore-viewer"})
+	if res := ts.anonymous(t).ssoSignIn(t, "", nil); res.status != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", res.status)
+	}
+	if _, err := ts.db.CreateBreakGlassUserAudited(context.Background(), "glass", testPasswordHash(), store.RoleAdmin,
+		store.AuditEntry{Username: "cli", Action: "user.create", Target: "user:glass", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	admin := ts.client(t, store.RoleAdmin)
+	page := admin.get(t, "/users")
+	if !page.has(`[data-testid="user-frank"] [data-testid="user-sso"]`) || !page.has(`[data-testid="user-glass"] [data-testid="user-break-glass"]`) {
+		t.Error("/users does not mark the SSO and break-glass users")
+	}
+	if page.has(`[data-testid="user-frank"] input[name="password"]`) {
+		t.Error("/users offers a password for an SSO user")
+	}
+	frank, _ := ts.db.UserByUsername(context.Background(), "frank")
+	res := admin.post(t, "/users/"+strconv.FormatInt(frank.ID, 10), url.Values{"action": {"password"}, "password": {"a brand new password"}})
+	if res.status == http.StatusSeeOther {
+		t.Fatal("password set for an SSO user")
+	}
+	if u, _ := ts.db.UserByUsername(context.Background(), "frank"); u.PasswordHash != "" {
+		t.Error("SSO user has a password hash")
 	}
 }

@@ -33,7 +33,8 @@ func (h *Handler) renderUsers(c echo.Context, status int, form views.UserForm) e
 	}
 	for _, u := range users {
 		v.Users = append(v.Users, views.UserRow{ID: u.ID, Username: u.Username, Role: u.Role, Disabled: u.Disabled, Created: u.CreatedAt,
-			MFA: u.MFA, Sessions: byUser[u.ID]})
+			MFA: u.MFA, Sessions: byUser[u.ID],
+			SSO: u.SSOSubject != "", BreakGlass: u.BreakGlass})
 	}
 	return h.render(c, status, views.UsersPage(h.page(c, views.T(ctx, "users.title")), v))
 }

@@ -67,6 +67,9 @@ type UserRow struct {
 	Created  time.Time
 	MFA      bool // two-factor enrolled
 	Sessions []SessionRow
+	// SSO: signs in with the identity provider (no local password);
+	// BreakGlass: may use a password when LOCAL_LOGIN=off.
+	SSO, BreakGlass bool
 }
 
 // UserForm is the add-user form with its values and errors.
