@@ -60,6 +60,10 @@ func walkTable(ts *testServer) []walkRow {
 		// No password was given first: back to /login, and a code alone is refused.
 		{method: "GET", route: "/login/code", want: walkEveryone(http.StatusSeeOther)},
 		{method: "POST", route: "/login/code", form: url.Values{"code": {"123456"}}, want: walkEveryone(http.StatusUnprocessableEntity)},
+		// Without OIDC_ISSUER (this server) single sign-on is not there;
+		// oidc_test.go walks it with a provider.
+		{method: "GET", route: "/login/oidc", want: walkEveryone(http.StatusNotFound)},
+		{method: "GET", route: "/login/oidc/callback", want: walkEveryone(http.StatusNotFound)},
 		{method: "POST", route: "/logout", want: walkEveryone(http.StatusSeeOther), ends: true},
 		{method: "POST", route: "/lang", form: url.Values{"lang": {"zh"}}, want: walkEveryone(http.StatusSeeOther)},
 		{method: "GET", route: "/", want: walkSignedIn(http.StatusSeeOther, http.StatusOK)},
