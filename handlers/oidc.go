@@ -51,7 +51,15 @@ func (h *Handler) oidcStart(c echo.Context) error {
 	if o == nil {
 		return echo.ErrNotFound
 	}
-	target, flow, err := o.Begin(c.Request().Context(), safeNext(c.QueryParam("next")))
+	next := safeNext(c.QueryParam("next"))
+	var target string
+	var flow service.OIDCFlow
+	var err error
+	if id := currentIdentity(c); c.QueryParam("stepup") == "1" && id != nil && id.User.SSOSubject != "" {
+		target, flow, err = o.BeginStepUp(c.Request().Context(), id.User, next)
+	} else {
+		target, flow, err = o.Begin(c.Request().Context(), next)
+	}
 	if err != nil {
 		return h.ssoRefused(c, err)
 	}
@@ -81,8 +89,15 @@ func (h *Handler) oidcCallback(c echo.Context) error {
 	writeCookie(c.Response(), &http.Cookie{Name: h.oidcCookie(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode})
 	q := c.QueryParams()
-	user, err := o.Complete(c.Request().Context(), c.RealIP(), flow, service.Callback{
-		State: q.Get("state"), Code: q.Get("code"), Error: q.Get("error"), ErrorDescription: q.Get("error_description")})
+	cb := service.Callback{State: q.Get("state"), Code: q.Get("code"), Error: q.Get("error"), ErrorDescription: q.Get("error_description")}
+	if id := currentIdentity(c); flow.StepUp && id != nil {
+		// A step-up: the session stays, its authentication is renewed.
+		if err := o.CompleteStepUp(c.Request().Context(), actor(c), id.User, hashID(id.Session.ID), flow, cb); err != nil {
+			return h.ssoRefused(c, err)
+		}
+		return c.Redirect(http.StatusSeeOther, safeNext(flow.Next))
+	}
+	user, err := o.Complete(c.Request().Context(), c.RealIP(), flow, cb)
 	if err != nil {
 		return h.ssoRefused(c, err)
 	}
@@ -107,4 +122,25 @@ func (h *Handler) ssoRefused(c echo.Context, err error) error {
 	ctx := h.langContext(c)
 	p := h.page(c, views.T(ctx, "sso.refused.title"))
 	return h.render(c, status, views.SSORefusedPage(p, views.SSORefusedView{Reason: r.Reason, Message: views.T(ctx, service.KeyOf(err))}))
+}
+
+// ssoStepUpHref is where a signed-in single sign-on user confirms who they
+// are at the provider before a dangerous act, coming back to back; "" for
+// anyone else (they give a code or their password).
+func (h *Handler) ssoStepUpHref(c echo.Context, back string) string {
+	id := currentIdentity(c)
+	if h.Services.OIDC == nil || id == nil || id.User.SSOSubject == "" {
+		return ""
+	}
+	return "/login/oidc?stepup=1&next=" + url.QueryEscape(safeNext(back))
+}
+
+// refererPath is the path (and query) of the same-origin page a request
+// came from, or "/".
+func (h *Handler) refererPath(c echo.Context) string {
+	u, err := url.Parse(c.Request().Referer())
+	if err != nil || h.BaseURL == nil || u.Host != h.BaseURL.Host {
+		return "/"
+	}
+	return safeNext(u.RequestURI())
 }

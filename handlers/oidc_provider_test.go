@@ -48,6 +48,9 @@ type idIdentity struct {
 	ExpiresIn time.Duration
 	// Key signs instead of the provider's key (a forged token).
 	Key *rsa.PrivateKey
+	// AuthAge is how long ago the person authenticated at the provider
+	// (auth_time; 0: just now).
+	AuthAge time.Duration
 }
 
 type issuedCode struct {
@@ -185,7 +188,7 @@ func (p *testProvider) idToken(c issuedCode) string {
 	claims := map[string]any{
 		"iss": p.URL, "sub": who.Subject, "aud": aud, "nonce": nonce,
 		"iat": now.Add(-time.Second).Unix(), "exp": now.Add(life).Unix(),
-		"preferred_username": who.Username,
+		"preferred_username": who.Username, "auth_time": now.Add(-who.AuthAge).Unix(),
 	}
 	if who.Roles != nil {
 		claims["roles"] = who.Roles

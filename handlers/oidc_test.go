@@ -24,10 +24,11 @@ var testRoleMap = map[string]string{
 // ssoServer is a console with single sign-on against an in-test provider
 // sharing its fake clock, configured as serve does from the OIDC_*
 // variables; localOff is LOCAL_LOGIN=off.
-func ssoServer(t *testing.T, localOff bool) (*testServer, *testProvider) {
+func ssoServer(t *testing.T, localOff bool, mfaRoles ...string) (*testServer, *testProvider) {
 	t.Helper()
 	var prov *testProvider
 	ts := newTestServer(t, withDeps(func(d *testWiring) {
+		d.MFARequiredRoles = mfaRoles
 		prov = newTestProvider(t, d.Now)
 		base, st, now, logger := d.BaseURL.String(), d.Store, d.Now, d.Logger
 		d.AdjustServices = func(s *service.Services) {
@@ -417,5 +418,80 @@ func TestOIDCUsersPage(t *testing.T) {
 	}
 	if u, _ := ts.db.UserByUsername(context.Background(), "frank"); u.PasswordHash != "" {
 		t.Error("SSO user has a password hash")
+	}
+}
+
+// TestOIDCStepUpAtProvider: an SSO user has no password and no local
+// second factor, and is never sent to enrol even in a role that requires
+// two-factor; before a dangerous act after 15 minutes they confirm who they
+// are at the provider (prompt=login, max_age=0; auth_time checked), which
+// renews the session's authentication (audited auth.stepup method=oidc).
+func TestOIDCStepUpAtProvider(t *testing.T) {
+	ts, prov := ssoServer(t, false, store.RoleAdmin, store.RoleSupport)
+	prov.as(idIdentity{Subject: "sub-gina", Username: "gina", Roles: "payscore-admin"})
+	tc := ts.anonymous(t)
+	if res := tc.ssoSignIn(t, "/users", nil); res.status != http.StatusSeeOther || res.header.Get("Location") != "/users" {
+		t.Fatalf("sign-in: %d → %q (an SSO admin must not be sent to enrol)", res.status, res.header.Get("Location"))
+	}
+	if got := tc.get(t, "/users").status; got != http.StatusOK {
+		t.Fatalf("GET /users: %d (an SSO admin must not be held at enrolment)", got)
+	}
+	newUser := url.Values{"username": {"hank"}, "role": {store.RoleViewer}, "password": {"a long new password"}}
+	// Within 15 minutes of the sign-in nothing is asked.
+	if res := tc.post(t, "/users", newUser); res.status != http.StatusSeeOther {
+		t.Fatalf("create within 15 min: %d", res.status)
+	}
+	ts.clock.Advance(service.ReauthAfter + time.Minute)
+	newUser.Set("username", "ivan")
+	res := tc.post(t, "/users", newUser, "Referer", ts.URL+"/users")
+	if res.status != http.StatusOK || !res.has(`[data-testid="sso-stepup"]`) || res.has(`[data-testid="stepup-form"] input[name="password"]`) {
+		t.Fatalf("create after 15 min: %d, want the step-up page with the provider link and no password field", res.status)
+	}
+	held := res.doc.Find(`input[name="_form"]`).AttrOr("value", "")
+	if got := tc.post(t, "/users", url.Values{"_stepup": {"1"}, "_form": {held}, "password": {""}}).status; got != http.StatusUnprocessableEntity {
+		t.Errorf("step-up without the provider: %d, want 422", got)
+	}
+	href := res.doc.Find(`[data-testid="sso-stepup"]`).AttrOr("href", "")
+	if href != "/login/oidc?stepup=1&next=%2Fusers" {
+		t.Fatalf("step-up link %q", href)
+	}
+	stepUp := func(who idIdentity) *response {
+		prov.as(who)
+		start := tc.get(t, href)
+		if start.status != http.StatusFound {
+			t.Fatalf("GET %s: %d", href, start.status)
+		}
+		r, err := tc.http.Get(start.header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if prov.seen.Get("prompt") != "login" || prov.seen.Get("max_age") != "0" {
+			t.Errorf("step-up request prompt=%q max_age=%q, want login and 0", prov.seen.Get("prompt"), prov.seen.Get("max_age"))
+		}
+		back, _ := url.Parse(r.Header.Get("Location"))
+		return tc.get(t, back.RequestURI())
+	}
+	// The provider signed in someone else, or did not authenticate again.
+	if r := stepUp(idIdentity{Subject: "sub-other", Username: "other", Roles: "payscore-admin"}); r.status != http.StatusForbidden {
+		t.Errorf("step-up as another account: %d, want 403", r.status)
+	}
+	if r := stepUp(idIdentity{Subject: "sub-gina", Username: "gina", Roles: "payscore-admin", AuthAge: time.Hour}); r.status != http.StatusForbidden {
+		t.Errorf("step-up with an old auth_time: %d, want 403", r.status)
+	}
+	if res := tc.post(t, "/users", newUser); res.status != http.StatusOK || !res.has(`[data-testid="sso-stepup"]`) {
+		t.Fatalf("after refused step-ups: %d, want the step-up page again", res.status)
+	}
+	if r := stepUp(idIdentity{Subject: "sub-gina", Username: "gina", Roles: "payscore-admin"}); r.status != http.StatusSeeOther || r.header.Get("Location") != "/users" {
+		t.Fatalf("step-up: %d → %q", r.status, r.header.Get("Location"))
+	}
+	if n := ts.auditDetailCount(t, service.AuditSSOStepUp, "method=oidc"); n != 1 {
+		t.Errorf("auth.stepup method=oidc entries: %d", n)
+	}
+	if res := tc.post(t, "/users", newUser); res.status != http.StatusSeeOther {
+		t.Fatalf("create after the step-up: %d", res.status)
+	}
+	if _, err := ts.db.UserByUsername(context.Background(), "ivan"); err != nil {
+		t.Errorf("ivan not created: %v", err)
 	}
 }

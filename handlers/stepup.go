@@ -126,6 +126,7 @@ func (h *Handler) stepUp(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (h *Handler) renderStepUp(c echo.Context, status int, sealed, errText string) error {
 	ctx := h.langContext(c)
-	v := views.StepUpView{Action: c.Request().URL.Path, Held: sealed, NeedCode: currentIdentity(c).User.MFA, Error: errText}
+	v := views.StepUpView{Action: c.Request().URL.Path, Held: sealed, NeedCode: currentIdentity(c).User.MFA, Error: errText,
+		SSOHref: h.ssoStepUpHref(c, h.refererPath(c))}
 	return h.render(c, status, views.StepUpPage(h.page(c, views.T(ctx, "stepup.title")), v))
 }

@@ -64,6 +64,9 @@ func (h *Handler) terminateAuthorization(c echo.Context) error {
 		// The step-up: a fresh TOTP code with two-factor, else the password.
 		v.NeedCode = currentIdentity(c).User.MFA
 		v.NeedPassword = !v.NeedCode
+		// A single sign-on user without a code steps up at the provider
+		// (their password check below always fails: they have none).
+		v.SSOHref = h.ssoStepUpHref(c, v.BackHref)
 	}
 	if c.FormValue("confirm") != "1" {
 		return render(http.StatusOK)

@@ -329,7 +329,9 @@ func (s *MFA) StepUp(ctx context.Context, actor Actor, u *store.User, sessionHas
 		action = AuditMFAFailed
 		ok, err = s.check(ctx, actor, u, code, "step-up "+target)
 	} else {
-		if password == "" {
+		if password == "" || u.PasswordHash == "" {
+			// Nothing given, or a single sign-on user without a password:
+			// they step up at the provider (OIDC.BeginStepUp).
 			return false, false, nil
 		}
 		ok, err = CheckPassword(u.PasswordHash, password)

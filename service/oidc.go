@@ -53,7 +53,15 @@ const (
 	SSOReasonState    = "bad_state"
 	SSOReasonProvider = "provider_error"
 	SSOReasonDenied   = "provider_denied"
+	// At a step-up: the provider signed in another account, or did not
+	// say it authenticated the person again.
+	SSOReasonOtherAccount = "other_account"
+	SSOReasonNotReauth    = "not_reauthenticated"
 )
+
+// AuditSSOStepUp: a single sign-on user confirmed who they are at the
+// provider before a dangerous act.
+const AuditSSOStepUp = "auth.stepup"
 
 // ErrSSORefused is the cause of every refused SSO sign-in; the *SSORefusal
 // wrapping it says why.
@@ -101,6 +109,7 @@ type OIDCStore interface {
 	SignInSSO(ctx context.Context, issuer, subject, username, role string,
 		audit func(u *store.User, ch store.SSOChange) []store.AuditEntry) (*store.User, store.SSOChange, error)
 	Audit(ctx context.Context, e store.AuditEntry) error
+	ReauthSession(ctx context.Context, idHash string) error
 }
 
 // OIDC signs people in with the identity provider. The provider's
@@ -175,6 +184,10 @@ type OIDCFlow struct {
 	Next     string `json:"x"` // where to go after signing in
 	// Started is when the flow began (Unix seconds).
 	Started int64 `json:"t"`
+	// StepUp: the signed-in user (UserID) confirms who they are at the
+	// provider again before a dangerous act (BeginStepUp).
+	StepUp bool  `json:"u,omitempty"`
+	UserID int64 `json:"i,omitempty"`
 }
 
 // OIDCFlowTTL is how long a started sign-in may take at the provider.
@@ -184,14 +197,25 @@ const OIDCFlowTTL = 10 * time.Minute
 // provider's authorization URL to send the browser to. A provider that
 // cannot be reached is Upstream (sso.err.provider_error).
 func (s *OIDC) Begin(ctx context.Context, next string) (string, OIDCFlow, error) {
+	return s.begin(ctx, OIDCFlow{Next: next})
+}
+
+// BeginStepUp starts a step-up for the signed-in single sign-on user u: the
+// provider is asked to authenticate them again whatever session it has
+// (prompt=login, max_age=0), and CompleteStepUp checks it did.
+func (s *OIDC) BeginStepUp(ctx context.Context, u *store.User, next string) (string, OIDCFlow, error) {
+	return s.begin(ctx, OIDCFlow{Next: next, StepUp: true, UserID: u.ID},
+		oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0"))
+}
+
+func (s *OIDC) begin(ctx context.Context, f OIDCFlow, opts ...oauth2.AuthCodeOption) (string, OIDCFlow, error) {
 	p, err := s.discover(ctx)
 	if err != nil {
 		return "", OIDCFlow{}, err
 	}
-	f := OIDCFlow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(),
-		Next: next, Started: nowOr(s.Now).Unix()}
-	u := s.oauth2(p).AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
-	return u, f, nil
+	f.State, f.Nonce, f.Verifier, f.Started = randomString(), randomString(), oauth2.GenerateVerifier(), nowOr(s.Now).Unix()
+	opts = append(opts, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
+	return s.oauth2(p).AuthCodeURL(f.State, opts...), f, nil
 }
 
 // Callback is what the provider sent the browser back with.
@@ -211,51 +235,69 @@ type Callback struct {
 // *SSORefusal (Key sso.err.<reason>) and audited (auth.sso_refused), except
 // a provider that cannot be reached: Upstream.
 func (s *OIDC) Complete(ctx context.Context, ip string, flow OIDCFlow, cb Callback) (*store.User, error) {
+	if flow.StepUp {
+		return nil, s.refuse(ctx, ip, "", SSOReasonState, errors.New("a step-up flow at the sign-in callback"))
+	}
+	idt, claims, err := s.verify(ctx, ip, flow, cb)
+	if err != nil {
+		return nil, err
+	}
+	return s.signIn(ctx, ip, idt, claims)
+}
+
+// verify checks a callback against its flow and returns the verified ID
+// token and its claims.
+func (s *OIDC) verify(ctx context.Context, ip string, flow OIDCFlow, cb Callback) (*oidc.IDToken, map[string]any, error) {
 	now := nowOr(s.Now)
 	switch {
 	case flow.State == "" || cb.State == "" || subtle.ConstantTimeCompare([]byte(flow.State), []byte(cb.State)) != 1:
-		return nil, s.refuse(ctx, ip, "", SSOReasonState, errors.New("state does not match the browser's"))
+		return nil, nil, s.refuse(ctx, ip, "", SSOReasonState, errors.New("state does not match the browser's"))
 	case now.Sub(time.Unix(flow.Started, 0)) > OIDCFlowTTL:
-		return nil, s.refuse(ctx, ip, "", SSOReasonState, errors.New("sign-in started too long ago"))
+		return nil, nil, s.refuse(ctx, ip, "", SSOReasonState, errors.New("sign-in started too long ago"))
 	case cb.Error != "":
-		return nil, s.refuse(ctx, ip, "", SSOReasonDenied, fmt.Errorf("provider: %.100s: %.200s", cb.Error, cb.ErrorDescription))
+		return nil, nil, s.refuse(ctx, ip, "", SSOReasonDenied, fmt.Errorf("provider: %.100s: %.200s", cb.Error, cb.ErrorDescription))
 	case cb.Code == "":
-		return nil, s.refuse(ctx, ip, "", SSOReasonState, errors.New("no code"))
+		return nil, nil, s.refuse(ctx, ip, "", SSOReasonState, errors.New("no code"))
 	}
 	p, err := s.discover(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tok, err := s.oauth2(p).Exchange(s.clientContext(ctx), cb.Code, oauth2.VerifierOption(flow.Verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
 			// The provider answered and refused the code.
-			return nil, s.refuse(ctx, ip, "", SSOReasonToken, err)
+			return nil, nil, s.refuse(ctx, ip, "", SSOReasonToken, err)
 		}
 		loggerOr(s.Logger).Error("oidc: token endpoint unreachable", "err", err)
-		return nil, newError(Upstream, "sso.err."+SSOReasonProvider, &SSORefusal{Reason: SSOReasonProvider, Err: err})
+		return nil, nil, newError(Upstream, "sso.err."+SSOReasonProvider, &SSORefusal{Reason: SSOReasonProvider, Err: err})
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return nil, s.refuse(ctx, ip, "", SSOReasonToken, errors.New("no id_token in the token response"))
+		return nil, nil, s.refuse(ctx, ip, "", SSOReasonToken, errors.New("no id_token in the token response"))
 	}
 	idt, err := p.Verifier(&oidc.Config{ClientID: s.cfg.ClientID, Now: s.Now}).Verify(s.clientContext(ctx), raw)
 	if err != nil {
-		return nil, s.refuse(ctx, ip, "", SSOReasonToken, err)
+		return nil, nil, s.refuse(ctx, ip, "", SSOReasonToken, err)
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(flow.Nonce)) != 1 {
-		return nil, s.refuse(ctx, ip, "", SSOReasonToken, errors.New("nonce does not match the flow's"))
+		return nil, nil, s.refuse(ctx, ip, "", SSOReasonToken, errors.New("nonce does not match the flow's"))
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return nil, s.refuse(ctx, ip, "", SSOReasonToken, err)
+			return nil, nil, s.refuse(ctx, ip, "", SSOReasonToken, err)
 		}
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
-		return nil, s.refuse(ctx, ip, "", SSOReasonToken, err)
+		return nil, nil, s.refuse(ctx, ip, "", SSOReasonToken, err)
 	}
+	return idt, claims, nil
+}
+
+// signIn finds, creates or updates the account of a verified ID token.
+func (s *OIDC) signIn(ctx context.Context, ip string, idt *oidc.IDToken, claims map[string]any) (*store.User, error) {
 	username, _ := claims["preferred_username"].(string)
 	if !ValidateUsername(username) {
 		return nil, s.refuse(ctx, ip, username, SSOReasonUsername, fmt.Errorf("preferred_username %.64q is not a console username", username))
@@ -301,6 +343,38 @@ func (s *OIDC) Complete(ctx context.Context, ip string, flow OIDCFlow, cb Callba
 	loggerOr(s.Logger).Info("signed in", "method", "oidc", "username", u.Username, "role", u.Role,
 		"created", ch.Created, "role_was", ch.OldRole, "ip", ip)
 	return u, nil
+}
+
+// CompleteStepUp finishes a step-up of the signed-in single sign-on user u
+// (BeginStepUp): the callback is verified as at sign-in, the token must name
+// u's own provider account and say (auth_time) that the provider
+// authenticated them after the step-up began; then the session whose id
+// hashes to sessionHash counts as freshly authenticated, audited
+// auth.stepup method=oidc. Refusals are as Complete's.
+func (s *OIDC) CompleteStepUp(ctx context.Context, actor Actor, u *store.User, sessionHash string, flow OIDCFlow, cb Callback) error {
+	if !flow.StepUp || flow.UserID != u.ID || u.SSOSubject == "" {
+		return s.refuse(ctx, actor.IP, u.Username, SSOReasonState, errors.New("not this user's step-up"))
+	}
+	idt, claims, err := s.verify(ctx, actor.IP, flow, cb)
+	if err != nil {
+		return err
+	}
+	if idt.Issuer != u.SSOIssuer || idt.Subject != u.SSOSubject {
+		return s.refuse(ctx, actor.IP, u.Username, SSOReasonOtherAccount, fmt.Errorf("step-up signed in subject %.64q", idt.Subject))
+	}
+	at, _ := claims["auth_time"].(float64)
+	if at == 0 || time.Unix(int64(at), 0).Before(time.Unix(flow.Started, 0).Add(-time.Minute)) {
+		return s.refuse(ctx, actor.IP, u.Username, SSOReasonNotReauth, errors.New("auth_time missing or older than the step-up"))
+	}
+	if err := s.Store.ReauthSession(ctx, sessionHash); err != nil {
+		return err
+	}
+	if err := s.Store.Audit(ctx, actor.entry(store.AuditEntry{Action: AuditSSOStepUp, Target: "user:" + u.Username,
+		Result: "ok", Detail: DetailOIDC})); err != nil {
+		return err
+	}
+	loggerOr(s.Logger).Info("re-authenticated", "method", "oidc", "username", u.Username, "ip", actor.IP)
+	return nil
 }
 
 // refuse audits and logs a refused SSO sign-in and returns its error.

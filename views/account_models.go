@@ -66,6 +66,9 @@ type StepUpView struct {
 	Held     string
 	NeedCode bool
 	Error    string
+	// SSOHref, for a single sign-on user, is where they confirm who they
+	// are at the provider instead (then send the form again).
+	SSOHref string
 }
 
 // BrowserName names a browser and its system from a User-Agent, roughly:

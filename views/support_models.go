@@ -158,6 +158,9 @@ type TerminateView struct {
 	// NeedCode asks for a fresh TOTP code instead: the person has
 	// two-factor.
 	NeedCode bool
+	// SSOHref, for a single sign-on user, is where they confirm who they
+	// are at the provider (instead of a password they do not have).
+	SSOHref string
 	// Upstream is why WeChat Pay did not terminate; nil when unknown.
 	Upstream *UpstreamError
 	// Outcome is the termination's recorded status: failed or pending.
