@@ -42,34 +42,45 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		return exitFail
 	}
 	defer db.Close()
-	hashFromStdin := func() (string, bool) {
+	// The command line acts through the services, like the web: the same
+	// rules (password policy) and the audit entry in the same transaction
+	// as the change. Any error, the audit's included, fails the command.
+	svc := service.New(service.Config{Store: db})
+	cli := service.Actor{Username: "cli"}
+	passwordFromStdin := func() (string, bool) {
 		pw, err := readPassword(stdin)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return "", false
 		}
-		hash, err := service.HashPassword(pw)
-		if err != nil {
+		if err := service.CheckPasswordPolicy(*username, pw); err != nil {
 			fmt.Fprintln(stderr, "password:", err)
 			return "", false
 		}
-		return hash, true
+		return pw, true
 	}
 	switch sub {
 	case "add":
-		hash, ok := hashFromStdin()
+		pw, ok := passwordFromStdin()
 		if !ok {
 			return exitConfig
 		}
 		// Audited like the web's user.create, in the same transaction: who
-		// made which account, with which role.
-		create := db.CreateUserAudited
-		detail := "role=" + *role
+		// made which account, with which role. The password policy was
+		// checked above.
+		var err error
 		if *breakGlass {
-			create, detail = db.CreateBreakGlassUserAudited, detail+" break_glass"
+			hash, herr := service.HashPassword(pw)
+			if herr != nil {
+				fmt.Fprintln(stderr, "password:", herr)
+				return exitConfig
+			}
+			_, err = db.CreateBreakGlassUserAudited(ctx, *username, hash, *role,
+				store.AuditEntry{Username: "cli", Action: "user.create", Target: "user:" + *username, Result: "ok", Detail: "role=" + *role + " break_glass"})
+		} else {
+			_, err = svc.Users.Create(ctx, cli, *username, pw, *role)
 		}
-		if _, err := create(ctx, *username, hash, *role,
-			store.AuditEntry{Username: "cli", Action: "user.create", Target: "user:" + *username, Result: "ok", Detail: detail}); err != nil {
+		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFail
 		}
@@ -84,23 +95,20 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 			fmt.Fprintln(stderr, err)
 			return exitFail
 		}
-		var ch store.UserChange
 		if sub == "passwd" && u.SSOSubject != "" {
 			fmt.Fprintf(stderr, "%s signs in with single sign-on and has no local password\n", *username)
 			return exitConfig
 		}
+		ch := service.UserChange{Action: service.UserActionDisable}
 		if sub == "passwd" {
-			hash, ok := hashFromStdin()
+			pw, ok := passwordFromStdin()
 			if !ok {
 				return exitConfig
 			}
-			ch.PasswordHash = &hash
-		} else {
-			yes := true
-			ch.Disabled = &yes
+			// A new password also ends the user's sign-in lockouts.
+			ch = service.UserChange{Action: service.UserActionPassword, Password: pw}
 		}
-		if _, err := db.UpdateUserAudited(ctx, u.ID, ch,
-			store.AuditEntry{Username: "cli", Action: "user." + sub, Target: "user:" + *username, Result: "ok"}); err != nil {
+		if _, err := svc.Users.Update(ctx, cli, u.ID, ch); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFail
 		}
@@ -118,6 +126,17 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 			return exitFail
 		}
 		fmt.Fprintf(stdout, "%s: two-factor removed; their sessions have ended; they enrol again at the next sign-in\n", *username)
+	case "unlock":
+		if _, err := db.UserByUsername(ctx, *username); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFail
+		}
+		n, err := svc.Auth.Unlock(ctx, cli, *username)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFail
+		}
+		fmt.Fprintf(stdout, "%s: unlocked (%d locked addresses)\n", *username, n)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return exitConfig

@@ -107,7 +107,8 @@ func TestUserCommand(t *testing.T) {
 		if _, err := db.SessionByHash(ctx, "live"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("session after passwd: err = %v, want ErrNotFound", err)
 		}
-		log, _ := db.AuditLog(ctx, store.AuditFilter{Action: "user.passwd"})
+		// The web's action name: the CLI goes through the same service.
+		log, _ := db.AuditLog(ctx, store.AuditFilter{Action: "user.password"})
 		if got, want := len(log), 1; got != want {
 			t.Errorf("audit entries = %d, want %d", got, want)
 		}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
+
+	"github.com/payscore-console/payscore-console/service"
 )
 
 // Config is everything the console is configured with. Each field comes
@@ -264,6 +266,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < 10 {
 		errs = append(errs, errors.New("ADMIN_PASSWORD: must be at least 10 characters"))
+	} else if c.AdminPassword != "" {
+		// The rest of the password policy (the secret is set by whoever
+		// deploys, so its wording is theirs: the username rule is left out).
+		if err := service.CheckPasswordPolicy("", c.AdminPassword); err != nil {
+			errs = append(errs, fmt.Errorf("ADMIN_PASSWORD: %w", errors.Unwrap(err)))
+		}
 	}
 	errs = append(errs, c.validateOIDC()...)
 	if c.Sandbox() {

@@ -74,6 +74,7 @@ const usage = `usage:
   payscore-console user passwd --username NAME            (password from stdin)
   payscore-console user reset-mfa --username NAME         (removes two-factor; they enrol again)
   payscore-console user disable --username NAME
+  payscore-console user unlock --username NAME            end its sign-in lockouts (every address)
   payscore-console demo-db FILE             write a demo database at the latest migration
   payscore-console sandbox [flags]          serve only the WeChat Pay simulator, keys exported for a partner's system (flags: -h)
 
@@ -236,7 +237,9 @@ func bootstrapAdmin(ctx context.Context, db *store.DB, cfg *Config, logger *slog
 	if err != nil {
 		return fmt.Errorf("ADMIN_PASSWORD: %w", err)
 	}
-	if _, err := db.CreateUser(ctx, "admin", hash, store.RoleAdmin); err != nil {
+	// Audited like every other account, in the same transaction.
+	if _, err := db.CreateUserAudited(ctx, "admin", hash, store.RoleAdmin, store.AuditEntry{Username: service.SystemUsername,
+		Action: "user.create", Target: "user:admin", Result: "ok", Detail: "role=admin (first start)"}); err != nil {
 		return err
 	}
 	if generated {

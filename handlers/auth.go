@@ -105,11 +105,18 @@ func (h *Handler) startSession(c echo.Context, user *store.User, next string) er
 
 func (h *Handler) logout(c echo.Context) error {
 	if id := currentIdentity(c); id != nil {
+		// The session row goes with its audit entry (auth.logout), in one
+		// transaction; then the cookie.
+		if id.Session.ID != "" {
+			if err := h.Services.Auth.SignOut(c.Request().Context(), actor(c), hashID(id.Session.ID)); err != nil {
+				return errInternal(err)
+			}
+			id.Session.ID = ""
+		}
 		id.Session.Options.MaxAge = -1
 		if err := id.Session.Save(c.Request(), c.Response()); err != nil {
 			return errInternal(err)
 		}
-		h.Logger.Info("signed out", "username", id.User.Username)
 	}
 	return c.Redirect(http.StatusSeeOther, "/login?bye=1")
 }

@@ -202,7 +202,8 @@ func callbackRow(cb store.Callback, qs string, before int64) views.CallbackRow {
 }
 
 func refusalRow(r store.Refusal) views.RefusalRow {
-	return views.RefusalRow{ID: r.ID, ReceivedAt: r.ReceivedAt, RemoteAddr: r.RemoteAddr, Reason: r.Reason, Serial: r.Serial, NotificationID: r.NotificationID}
+	return views.RefusalRow{ID: r.ID, ReceivedAt: r.ReceivedAt, LastAt: r.LastAt, Count: r.Count, RemoteAddr: r.RemoteAddr, Reason: r.Reason,
+		Serial: r.Serial, NotificationID: r.NotificationID}
 }
 
 // callback is one notification: envelope and payload pretty-printed, its
@@ -267,7 +268,7 @@ func (h *Handler) callbacksCSV(c echo.Context) error {
 	}
 	rctx := c.Request().Context()
 	if q.refused {
-		s, err := h.startCSV(c, "refusals", []string{"id", "received_at", "remote_addr", "reason", "serial", "notification_id"})
+		s, err := h.startCSV(c, "refusals", []string{"id", "received_at", "remote_addr", "reason", "serial", "notification_id", "count", "last_received_at"})
 		if err != nil {
 			return s.end(err)
 		}
@@ -279,7 +280,8 @@ func (h *Handler) callbacksCSV(c echo.Context) error {
 				return s.end(err)
 			}
 			for _, r := range rows {
-				if err := s.write(strconv.FormatInt(r.ID, 10), csvTime(r.ReceivedAt), r.RemoteAddr, r.Reason, r.Serial, r.NotificationID); err != nil {
+				if err := s.write(strconv.FormatInt(r.ID, 10), csvTime(r.ReceivedAt), r.RemoteAddr, r.Reason, r.Serial, r.NotificationID,
+					strconv.Itoa(r.Count), csvTime(r.LastAt)); err != nil {
 					return s.end(err)
 				}
 			}

@@ -32,7 +32,9 @@ func (h *Handler) emergency(c echo.Context) error {
 	if paused != "1" && paused != "0" {
 		errs["paused"] = views.T(ctx, "emergency.err.paused")
 	}
-	if !service.ValidPauseReason(paused == "1", reason) {
+	if service.HasInvisible(reason) {
+		errs["reason"] = views.T(ctx, service.KeyInvisible)
+	} else if !service.ValidPauseReason(paused == "1", reason) {
 		errs["reason"] = views.T(ctx, "emergency.err.reason")
 	}
 	if len(errs) > 0 {

@@ -106,6 +106,8 @@ func reasonError(reason string) string {
 		return "support.err.reason.required"
 	case utf8.RuneCountInString(reason) > payscore.MaxReasonRunes:
 		return "support.err.reason.long"
+	case service.HasInvisible(reason):
+		return service.KeyInvisible
 	case payscore.ValidateReason(reason) != nil:
 		return "support.err.reason.invalid"
 	}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,10 @@ func (h *Handler) renderUsers(c echo.Context, status int, form views.UserForm) e
 	if err != nil {
 		return errInternal(err)
 	}
+	locks, err := h.Services.Auth.Locks(c.Request().Context())
+	if err != nil {
+		return errInternal(err)
+	}
 	v := views.UsersView{Roles: store.Roles, Form: form, Me: currentIdentity(c).User.Username}
 	all, err := h.Services.Sessions.Of(c.Request().Context(), 0)
 	if err != nil {
@@ -32,9 +37,13 @@ func (h *Handler) renderUsers(c echo.Context, status int, form views.UserForm) e
 		byUser[s.UserID] = append(byUser[s.UserID], s)
 	}
 	for _, u := range users {
-		v.Users = append(v.Users, views.UserRow{ID: u.ID, Username: u.Username, Role: u.Role, Disabled: u.Disabled, Created: u.CreatedAt,
+		row := views.UserRow{ID: u.ID, Username: u.Username, Role: u.Role, Disabled: u.Disabled, Created: u.CreatedAt,
 			MFA: u.MFA, Sessions: byUser[u.ID],
-			SSO: u.SSOSubject != "", BreakGlass: u.BreakGlass})
+			SSO: u.SSOSubject != "", BreakGlass: u.BreakGlass}
+		if l, ok := locks[u.Username]; ok {
+			row.LockedAddresses, row.LockedUntil = l.Addresses, l.Until
+		}
+		v.Users = append(v.Users, row)
 	}
 	return h.render(c, status, views.UsersPage(h.page(c, views.T(ctx, "users.title")), v))
 }
@@ -50,14 +59,16 @@ func (h *Handler) createUser(c echo.Context) error {
 	}
 	password := c.FormValue("password")
 	// Every field's problem at once; the service checks them again.
-	if !service.ValidateUsername(form.Username) {
+	if service.HasInvisible(form.Username) {
+		form.Errors["username"] = views.T(ctx, service.KeyInvisible)
+	} else if !service.ValidateUsername(form.Username) {
 		form.Errors["username"] = views.T(ctx, "users.err.username")
 	}
 	if !service.ValidRole(form.Role) {
 		form.Errors["role"] = views.T(ctx, "users.err.role")
 	}
-	if len([]rune(password)) < service.MinPasswordLength {
-		form.Errors["password"] = views.T(ctx, "users.err.password")
+	if err := service.CheckPasswordPolicy(form.Username, password); err != nil {
+		form.Errors["password"] = views.T(ctx, service.KeyOf(err))
 	}
 	if len(form.Errors) > 0 {
 		return h.renderUsers(c, http.StatusUnprocessableEntity, form)
@@ -66,8 +77,10 @@ func (h *Handler) createUser(c echo.Context) error {
 	switch service.KindOf(err) {
 	case service.Conflict, service.Invalid:
 		field := "username"
-		if key := service.KeyOf(err); key == "users.err.role" || key == "users.err.password" {
-			field = key[len("users.err."):]
+		if key := service.KeyOf(err); key == "users.err.role" {
+			field = "role"
+		} else if slices.Contains(service.PasswordKeys, key) {
+			field = "password"
 		}
 		form.Errors[field] = views.T(ctx, service.KeyOf(err))
 		return h.renderUsers(c, http.StatusUnprocessableEntity, form)
@@ -88,13 +101,22 @@ func (h *Handler) updateUser(c echo.Context) error {
 	if err != nil {
 		return errNotFound()
 	}
-	ch := service.UserChange{Action: c.FormValue("action"), Role: c.FormValue("role"), Password: c.FormValue("password")}
+	if c.FormValue("action") == "unlock" {
+		return h.unlockUser(c, id)
+	}
+	ch := service.UserChange{Action: c.FormValue("action"), Role: c.FormValue("role"), Password: c.FormValue("password"),
+		CurrentPassword: c.FormValue("current_password")}
 	me := currentIdentity(c).User
 	target, err := h.Services.Users.Update(c.Request().Context(), actor(c), id, ch)
 	switch kind := service.KindOf(err); {
 	case err == nil:
 	case kind == service.Invalid && service.KeyOf(err) == "":
 		return errBadRequest() // no such action
+	case kind == service.Invalid && (slices.Contains(service.PasswordKeys, service.KeyOf(err)) || service.KeyOf(err) == service.KeyCurrentPassword):
+		// The list again, with what is wrong with the password.
+		form := views.UserForm{Role: store.RoleOperator, Errors: map[string]string{},
+			PasswordError: views.T(ctx, service.KeyOf(err)), PasswordErrorFor: id}
+		return h.renderUsers(c, http.StatusUnprocessableEntity, form)
 	case kind == service.Internal:
 		return errInternal(err)
 	default:
@@ -106,5 +128,20 @@ func (h *Handler) updateUser(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/login")
 	}
 	h.addFlash(c, "success", views.Tf(ctx, "users.updated.ok", target.Username))
+	return c.Redirect(http.StatusSeeOther, "/users")
+}
+
+// unlockUser ends every sign-in lockout of a user (from every address),
+// audited as auth.unlock.
+func (h *Handler) unlockUser(c echo.Context, id int64) error {
+	ctx := h.langContext(c)
+	target, err := h.Services.Users.ByID(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if _, err := h.Services.Auth.Unlock(c.Request().Context(), actor(c), target.Username); err != nil {
+		return errInternal(err)
+	}
+	h.addFlash(c, "success", views.Tf(ctx, "users.unlocked.ok", target.Username))
 	return c.Redirect(http.StatusSeeOther, "/users")
 }

@@ -111,7 +111,11 @@ func TestUpdateUser(t *testing.T) {
 				}
 				ts.anonymous(t).signIn(t, "viewer", "another password")
 			}},
-		{"OKOwnPassword", "self", url.Values{"action": {"password"}, "password": {"another password"}}, http.StatusSeeOther, nil},
+		{"OKOwnPassword", "self", url.Values{"action": {"password"}, "password": {"another password"}, "current_password": {testPassword}}, http.StatusSeeOther, nil},
+		{"ErrOwnPasswordWithoutCurrent", "self", url.Values{"action": {"password"}, "password": {"another password"}}, http.StatusUnprocessableEntity, nil},
+		{"ErrOwnPasswordWrongCurrent", "self", url.Values{"action": {"password"}, "password": {"another password"}, "current_password": {"not the password"}}, http.StatusUnprocessableEntity, nil},
+		{"ErrPasswordCommon", store.RoleViewer, url.Values{"action": {"password"}, "password": {"1q2w3e4r5t"}}, http.StatusUnprocessableEntity, nil},
+		{"ErrPasswordContainsUsername", store.RoleViewer, url.Values{"action": {"password"}, "password": {"my viewer pass 42"}}, http.StatusUnprocessableEntity, nil},
 		{"ErrRole", store.RoleViewer, url.Values{"action": {"role"}, "role": {"root"}}, http.StatusUnprocessableEntity, nil},
 		{"service.ErrPasswordTooShort", store.RoleViewer, url.Values{"action": {"password"}, "password": {"short"}}, http.StatusUnprocessableEntity, nil},
 		{"ErrUnknownAction", store.RoleViewer, url.Values{"action": {"delete"}}, http.StatusBadRequest, nil},

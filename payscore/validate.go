@@ -127,6 +127,11 @@ func ValidateReason(s string) error {
 		if unicode.IsControl(r) {
 			return invalid(field, "must not contain control characters")
 		}
+		if unicode.Is(unicode.Cf, r) {
+			// Bidirectional overrides, zero-width spaces: the reason
+			// shows to the user in WeChat, and must read as it is.
+			return invalid(field, "must not contain invisible format characters")
+		}
 	}
 	return nil
 }

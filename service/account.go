@@ -13,21 +13,8 @@ var ErrCurrentPassword = errors.New("service: current password wrong")
 // The new one goes through the same rules as any password (Users.Update),
 // and every session of the person ends, this one included.
 func (s *Users) ChangeOwnPassword(ctx context.Context, actor Actor, current, password string) error {
-	u, err := s.Store.UserByID(ctx, actor.UserID)
-	if err != nil {
-		return err
-	}
-	if current == "" {
-		return newError(Invalid, "account.err.current", ErrCurrentPassword)
-	}
-	ok, err := CheckPassword(u.PasswordHash, current)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		loggerOr(s.Logger).Warn("own password change: current password wrong", "username", u.Username, "ip", actor.IP)
-		return newError(Invalid, "account.err.current", ErrCurrentPassword)
-	}
-	_, err = s.Update(ctx, actor, u.ID, UserChange{Action: UserActionPassword, Password: password})
+	// Users.Update checks the current password of anyone changing their
+	// own (from /account or from /users alike).
+	_, err := s.Update(ctx, actor, actor.UserID, UserChange{Action: UserActionPassword, Password: password, CurrentPassword: current})
 	return err
 }

@@ -34,8 +34,8 @@ func (s *Emergency) State(ctx context.Context) (store.LandingPause, error) {
 }
 
 // ValidPauseReason reports whether reason may go with the switch: at most
-// MaxPauseReason runes, valid UTF-8, no control characters; pausing needs
-// one.
+// MaxPauseReason runes, valid UTF-8, no control or invisible format
+// characters; pausing needs one.
 func ValidPauseReason(paused bool, reason string) bool {
 	if paused && reason == "" {
 		return false
@@ -44,7 +44,7 @@ func ValidPauseReason(paused bool, reason string) bool {
 		return false
 	}
 	for _, r := range reason {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return false
 		}
 	}
@@ -54,6 +54,9 @@ func ValidPauseReason(paused bool, reason string) bool {
 // Set pauses every landing page (paused) or switches them back on, audited
 // in the same transaction. A bad reason is Invalid (emergency.err.reason).
 func (s *Emergency) Set(ctx context.Context, actor Actor, paused bool, reason string) error {
+	if HasInvisible(reason) {
+		return newError(Invalid, KeyInvisible, errors.New("service: invisible characters in the pause reason"))
+	}
 	if !ValidPauseReason(paused, reason) {
 		return newError(Invalid, "emergency.err.reason", errors.New("service: invalid pause reason"))
 	}

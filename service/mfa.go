@@ -65,9 +65,9 @@ type MFAStore interface {
 	UseRecoveryCode(ctx context.Context, userID int64, hash string, audit store.AuditEntry) (bool, error)
 	RecoveryCodesLeft(ctx context.Context, userID int64) (int, error)
 	ResetMFA(ctx context.Context, userID int64, audit store.AuditEntry) error
-	LoginAttempt(ctx context.Context, username string, max int, window, lock time.Duration) (refusedUntil time.Time, err error)
-	LockedUntil(ctx context.Context, username string) (time.Time, error)
-	LoginSuccess(ctx context.Context, username string) error
+	BeginLogin(ctx context.Context, username, ip string, l store.LoginLimits) (refusedUntil time.Time, busy bool, err error)
+	LoginFailed(ctx context.Context, username, ip string, l store.LoginLimits, failed store.AuditEntry, lockout func(until time.Time) store.AuditEntry) (time.Time, error)
+	LoginSucceeded(ctx context.Context, username, ip string, audit store.AuditEntry) error
 	ReauthSession(ctx context.Context, idHash string) error
 	Audit(ctx context.Context, e store.AuditEntry) error
 	AuditLog(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
@@ -215,18 +215,32 @@ func (s *MFA) Confirm(ctx context.Context, actor Actor, u *store.User, code stri
 // code is Forbidden (ErrCodeWrong); a locked name a *LockedError.
 func (s *MFA) SecondFactor(ctx context.Context, actor Actor, u *store.User, code string) error {
 	log := loggerOr(s.Logger)
-	if until, err := s.Store.LoginAttempt(ctx, u.Username, MaxLoginFailures, LoginWindow, LockDuration); err != nil {
+	until, busy, err := s.Store.BeginLogin(ctx, u.Username, actor.IP, LoginLimits)
+	switch {
+	case err != nil:
 		return err
-	} else if !until.IsZero() {
+	case !until.IsZero():
 		log.Warn("second step refused: locked", "username", u.Username, "ip", actor.IP)
 		return newError(Forbidden, "login.locked", &LockedError{Until: until})
+	case busy:
+		return newError(Forbidden, "mfa.err.code", ErrCodeWrong)
 	}
-	ok, err := s.check(ctx, actor, u, code, "sign-in")
+	ctx = context.WithoutCancel(ctx) // the count is finished whatever happens
+	who := Actor{UserID: u.ID, Username: u.Username, IP: actor.IP}
+	ok, recovery, err := s.verify(ctx, who, u, normalizeCode(code))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		until, err := s.Store.LockedUntil(ctx, u.Username)
+		// Counted and audited (auth.mfa_failed, and auth.lockout when it
+		// locks) in one transaction.
+		log.Warn("two-factor code wrong", "username", u.Username, "ip", actor.IP, "at", "sign-in")
+		failed := who.entry(store.AuditEntry{Action: AuditMFAFailed, Target: "user:" + u.Username, Result: "failed", Detail: "sign-in"})
+		lockout := func(until time.Time) store.AuditEntry {
+			return who.entry(store.AuditEntry{Action: AuditLockout, Target: "user:" + u.Username, Result: "locked",
+				Detail: "until=" + until.UTC().Format(time.RFC3339)})
+		}
+		until, err := s.Store.LoginFailed(ctx, u.Username, actor.IP, LoginLimits, failed, lockout)
 		if err != nil {
 			return err
 		}
@@ -235,10 +249,18 @@ func (s *MFA) SecondFactor(ctx context.Context, actor Actor, u *store.User, code
 		}
 		return newError(Forbidden, "mfa.err.code", ErrCodeWrong)
 	}
-	if err := s.Store.LoginSuccess(ctx, u.Username); err != nil {
+	if recovery {
+		log.Warn("recovery code used", "username", u.Username, "ip", actor.IP)
+	}
+	factor := "totp"
+	if recovery {
+		factor = "recovery"
+	}
+	if err := s.Store.LoginSucceeded(ctx, u.Username, actor.IP,
+		who.entry(store.AuditEntry{Action: AuditLogin, Target: "user:" + u.Username, Result: "ok", Detail: "factor=" + factor})); err != nil {
 		return err
 	}
-	log.Info("signed in", "username", u.Username, "ip", actor.IP, "factor", "totp")
+	log.Info("signed in", "username", u.Username, "ip", actor.IP, "factor", factor)
 	return nil
 }
 

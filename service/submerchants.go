@@ -54,7 +54,9 @@ func SubMerchantErrors(m store.SubMerchant, withID bool) map[string]string {
 	if err := payscore.ValidateSubAppID(m.SubAppID); err != nil {
 		errs["sub_appid"] = "submerchants.err.sub_appid"
 	}
-	if !validName(m.Name) {
+	if HasInvisible(m.Name) {
+		errs["name"] = KeyInvisible
+	} else if !validName(m.Name) {
 		errs["name"] = "submerchants.err.name"
 	}
 	return errs

@@ -122,6 +122,9 @@ func (s *Terminations) KnownSubMchID(ctx context.Context, code string) (string, 
 // no terminate call at all (TerminationResult.Ended says when and how it
 // ended; the request is audited as terminate.skipped).
 func (s *Terminations) Terminate(ctx context.Context, actor Actor, code, subMchID, reason string) (TerminationResult, error) {
+	if HasInvisible(reason) {
+		return TerminationResult{}, newError(Invalid, KeyInvisible, errors.New("service: invisible characters in the reason"))
+	}
 	bg := context.WithoutCancel(ctx)
 	if res, done, err := s.alreadyOver(bg, actor, code, subMchID, reason); done || err != nil {
 		return res, err

@@ -46,6 +46,11 @@ const (
 // List lists every user by username.
 func (s *Users) List(ctx context.Context) ([]store.User, error) { return s.Store.Users(ctx) }
 
+// ByID finds a user.
+func (s *Users) ByID(ctx context.Context, id int64) (*store.User, error) {
+	return s.Store.UserByID(ctx, id)
+}
+
 // ByUsername finds a user.
 func (s *Users) ByUsername(ctx context.Context, username string) (*store.User, error) {
 	return s.Store.UserByUsername(ctx, username)
@@ -61,10 +66,11 @@ func (s *Users) Create(ctx context.Context, actor Actor, username, password, rol
 	if !ValidRole(role) {
 		return nil, newError(Invalid, "users.err.role", errors.New("service: invalid role"))
 	}
+	if err := CheckPasswordPolicy(username, password); err != nil {
+		return nil, err
+	}
 	hash, err := HashPassword(password)
-	if errors.Is(err, ErrPasswordTooShort) {
-		return nil, newError(Invalid, "users.err.password", err)
-	} else if err != nil {
+	if err != nil {
 		return nil, err
 	}
 	u, err := s.Store.CreateUserAudited(ctx, username, hash, role,
@@ -76,17 +82,24 @@ func (s *Users) Create(ctx context.Context, actor Actor, username, password, rol
 }
 
 // UserChange is a change Users.Update makes: Action is one of the
-// UserAction constants; Role and Password go with their actions.
+// UserAction constants; Role and Password go with their actions. A person
+// changing their own password gives the current one (CurrentPassword).
 type UserChange struct {
-	Action   string
-	Role     string
-	Password string
+	Action          string
+	Role            string
+	Password        string
+	CurrentPassword string
 }
+
+// KeyCurrentPassword is the catalog key of a missing or wrong current
+// password when changing one's own (ErrCurrentPassword).
+const KeyCurrentPassword = "account.err.current"
 
 // Update changes a role, disables or enables, or resets a password. Every
 // change ends the user's sessions (the store does it in the same
 // transaction). Nobody changes their own role or status (Invalid,
-// users.err.self); a password may be their own.
+// users.err.self); a password may be their own, given the current one.
+// Passwords meet the policy (CheckPasswordPolicy).
 func (s *Users) Update(ctx context.Context, actor Actor, id int64, c UserChange) (*store.User, error) {
 	target, err := s.Store.UserByID(ctx, id)
 	if err != nil {
@@ -109,10 +122,23 @@ func (s *Users) Update(ctx context.Context, actor Actor, id int64, c UserChange)
 			// Their password is the provider's business.
 			return nil, newError(Invalid, "users.err.sso_password", errors.New("service: an SSO user has no local password"))
 		}
+		if target.ID == actor.UserID {
+			// Changing one's own: the current password first, so that a
+			// session left open is not enough to take the account over.
+			ok, err := CheckPassword(target.PasswordHash, c.CurrentPassword)
+			if err != nil {
+				return nil, err
+			}
+			if c.CurrentPassword == "" || !ok {
+				loggerOr(s.Logger).Warn("own password change: current password wrong", "username", target.Username, "ip", actor.IP)
+				return nil, newError(Invalid, KeyCurrentPassword, ErrCurrentPassword)
+			}
+		}
+		if err := CheckPasswordPolicy(target.Username, c.Password); err != nil {
+			return nil, err
+		}
 		hash, err := HashPassword(c.Password)
-		if errors.Is(err, ErrPasswordTooShort) {
-			return nil, newError(Invalid, "users.err.password", err)
-		} else if err != nil {
+		if err != nil {
 			return nil, err
 		}
 		ch.PasswordHash = &hash

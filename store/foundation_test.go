@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -388,63 +389,154 @@ func TestUsers(t *testing.T) {
 
 func TestLoginAttempt(t *testing.T) {
 	const max, window, lock = 5, 15 * time.Minute, 15 * time.Minute
+	l := store.LoginLimits{Max: max, Window: window, Lock: lock, MaxLock: 24 * time.Hour, Memory: 24 * time.Hour}
 	ctx := context.Background()
+	// fail is one attempt with a wrong password: begun, then failed.
+	fail := func(t *testing.T, db *store.DB, name, ip string) (refused, locked time.Time) {
+		t.Helper()
+		refused, busy, err := db.BeginLogin(ctx, name, ip, l)
+		if err != nil || busy {
+			t.Fatalf("BeginLogin = %v, %v, %v", refused, busy, err)
+		}
+		if !refused.IsZero() {
+			return refused, time.Time{}
+		}
+		locked, err = db.LoginFailed(ctx, name, ip, l, store.AuditEntry{Action: "auth.login_failed"},
+			func(time.Time) store.AuditEntry { return store.AuditEntry{Action: "auth.lockout"} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Time{}, locked
+	}
 	t.Run("ErrLockedAtMax", func(t *testing.T) {
 		db, clock := openFoundation(t)
-		for i := 1; i <= max; i++ {
-			until, err := db.LoginAttempt(ctx, "u", max, window, lock)
-			if err != nil || !until.IsZero() {
-				t.Fatalf("attempt %d: refused until %v, %v; want counted", i, until, err)
+		for i := 1; i < max; i++ {
+			if refused, locked := fail(t, db, "u", "ip1"); !refused.IsZero() || !locked.IsZero() {
+				t.Fatalf("attempt %d: refused until %v, locked until %v; want counted", i, refused, locked)
 			}
 		}
 		wantUntil := clock.Now().Add(lock)
-		locked, err := db.LockedUntil(ctx, "u")
+		if _, locked := fail(t, db, "u", "ip1"); !locked.Equal(wantUntil) {
+			t.Fatalf("attempt %d: locked until %v, want %v", max, locked, wantUntil)
+		}
+		locked, err := db.LockedUntil(ctx, "u", "ip1")
 		if err != nil || !locked.Equal(wantUntil) {
 			t.Fatalf("LockedUntil = %v, %v; want %v", locked, err, wantUntil)
 		}
-		until, err := db.LoginAttempt(ctx, "u", max, window, lock)
-		if err != nil || !until.Equal(wantUntil) {
-			t.Fatalf("attempt %d: refused until %v, %v; want %v", max+1, until, err, wantUntil)
+		if refused, _ := fail(t, db, "u", "ip1"); !refused.Equal(wantUntil) {
+			t.Fatalf("attempt %d: refused until %v; want %v", max+1, refused, wantUntil)
 		}
-		// Another name is not affected.
-		if until, _ := db.LoginAttempt(ctx, "v", max, window, lock); !until.IsZero() {
-			t.Errorf("another name refused until %v", until)
+		// Another name is not affected, nor the same name from another address.
+		if refused, _ := fail(t, db, "v", "ip1"); !refused.IsZero() {
+			t.Errorf("another name refused until %v", refused)
+		}
+		if refused, _ := fail(t, db, "u", "ip2"); !refused.IsZero() {
+			t.Errorf("another address refused until %v", refused)
 		}
 		clock.Advance(lock)
-		if locked, _ := db.LockedUntil(ctx, "u"); !locked.IsZero() {
+		if locked, _ := db.LockedUntil(ctx, "u", "ip1"); !locked.IsZero() {
 			t.Errorf("after the lock: LockedUntil = %v", locked)
 		}
 		// After the lock the count starts again.
 		for i := 1; i < max; i++ {
-			if until, _ := db.LoginAttempt(ctx, "u", max, window, lock); !until.IsZero() {
-				t.Fatalf("attempt %d after the lock: refused until %v", i, until)
+			if refused, locked := fail(t, db, "u", "ip1"); !refused.IsZero() || !locked.IsZero() {
+				t.Fatalf("attempt %d after the lock: refused until %v, locked until %v", i, refused, locked)
 			}
 		}
-		if locked, _ := db.LockedUntil(ctx, "u"); !locked.IsZero() {
+		if locked, _ := db.LockedUntil(ctx, "u", "ip1"); !locked.IsZero() {
 			t.Errorf("after %d new attempts: LockedUntil = %v", max-1, locked)
+		}
+		// ... and the next lockout lasts twice as long.
+		if _, locked := fail(t, db, "u", "ip1"); !locked.Equal(clock.Now().Add(2 * lock)) {
+			t.Errorf("second lockout until %v, want %v", locked, clock.Now().Add(2*lock))
 		}
 	})
 	t.Run("OKWindowForgets", func(t *testing.T) {
 		db, clock := openFoundation(t)
 		for i := 1; i < max; i++ {
-			db.LoginAttempt(ctx, "u", max, window, lock)
+			fail(t, db, "u", "ip1")
 		}
 		clock.Advance(window)
-		db.LoginAttempt(ctx, "u", max, window, lock)
-		if locked, _ := db.LockedUntil(ctx, "u"); !locked.IsZero() {
+		fail(t, db, "u", "ip1")
+		if locked, _ := db.LockedUntil(ctx, "u", "ip1"); !locked.IsZero() {
 			t.Errorf("LockedUntil = %v, want unlocked", locked)
 		}
 	})
 	t.Run("OKSuccessClears", func(t *testing.T) {
 		db, _ := openFoundation(t)
-		for i := 1; i <= max; i++ {
-			db.LoginAttempt(ctx, "u", max, window, lock)
+		for i := 1; i < max; i++ {
+			fail(t, db, "u", "ip1")
 		}
-		if err := db.LoginSuccess(ctx, "u"); err != nil {
+		if _, _, err := db.BeginLogin(ctx, "u", "ip1", l); err != nil {
 			t.Fatal(err)
 		}
-		if locked, _ := db.LockedUntil(ctx, "u"); !locked.IsZero() {
-			t.Errorf("LockedUntil = %v, want unlocked", locked)
+		if err := db.LoginSucceeded(ctx, "u", "ip1", store.AuditEntry{Action: "auth.login"}); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < max; i++ {
+			if _, locked := fail(t, db, "u", "ip1"); !locked.IsZero() {
+				t.Fatalf("failure %d after a success locked until %v", i, locked)
+			}
+		}
+	})
+	t.Run("OKBusyWhileChecking", func(t *testing.T) {
+		// As many attempts in flight as the limit leaves: the next is refused.
+		db, _ := openFoundation(t)
+		for i := 0; i < max; i++ {
+			if _, busy, err := db.BeginLogin(ctx, "u", "ip1", l); err != nil || busy {
+				t.Fatalf("attempt %d in flight: busy %v, %v", i+1, busy, err)
+			}
+		}
+		if _, busy, _ := db.BeginLogin(ctx, "u", "ip1", l); !busy {
+			t.Error("attempt beyond the limit in flight: not refused")
+		}
+	})
+	t.Run("OKPruned", func(t *testing.T) {
+		// Rows of old failures are deleted by later attempts, not kept forever.
+		db, clock := openFoundation(t)
+		for i := range 50 {
+			fail(t, db, fmt.Sprintf("junk%d", i), "ip1")
+		}
+		clock.Advance(window + time.Second)
+		fail(t, db, "u", "ip1")
+		var n int
+		if err := db.TestReader().QueryRow(`SELECT count(*) FROM login_attempts`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("%d login_attempts rows, want 1 (the stale ones pruned)", n)
+		}
+	})
+	t.Run("OKUnlockAndPasswordClear", func(t *testing.T) {
+		db, _ := openFoundation(t)
+		u, err := db.CreateUser(ctx, "u", "hash", store.RoleViewer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ip := range []string{"ip1", "ip2"} {
+			for range max {
+				fail(t, db, "u", ip)
+			}
+		}
+		locks, err := db.Locks(ctx)
+		if err != nil || locks["u"].Addresses != 2 {
+			t.Fatalf("Locks = %+v, %v; want u from 2 addresses", locks, err)
+		}
+		if n, err := db.UnlockUser(ctx, "u", store.AuditEntry{Action: "auth.unlock", Target: "user:u"}); err != nil || n != 2 {
+			t.Fatalf("UnlockUser = %d, %v; want 2", n, err)
+		}
+		if locked, _ := db.LockedUntil(ctx, "u", "ip1"); !locked.IsZero() {
+			t.Errorf("after unlock: LockedUntil = %v", locked)
+		}
+		for range max {
+			fail(t, db, "u", "ip1")
+		}
+		hash := "new hash"
+		if _, err := db.UpdateUser(ctx, u.ID, store.UserChange{PasswordHash: &hash}); err != nil {
+			t.Fatal(err)
+		}
+		if locked, _ := db.LockedUntil(ctx, "u", "ip1"); !locked.IsZero() {
+			t.Errorf("after a new password: LockedUntil = %v", locked)
 		}
 	})
 }

@@ -56,44 +56,56 @@ const (
 	batchWindow = time.Millisecond
 )
 
-// runBatcher is the group-commit writer: it takes the notifications that
-// arrive within batchWindow of the first (and those that waited while the
-// previous commit synced), writes them in one transaction, and answers each
-// after the commit. If the shared transaction fails, each item is retried alone, so
-// one bad item cannot fail the others.
+// runBatcher is the group-commit writer: it takes the notifications (and
+// refused attempts) that arrive within batchWindow of the first (and those
+// that waited while the previous commit synced), writes them in one
+// transaction, and answers each after the commit. If the shared
+// transaction fails, each notification is retried alone (and the refusals
+// together), so one bad item cannot fail the others.
 func (db *DB) runBatcher() {
 	defer close(db.batcherDone)
 	for {
-		var first *batchItem
+		var items []*batchItem
+		var refs []*refusalItem
 		select {
-		case first = <-db.batch:
+		case it := <-db.batch:
+			items = append(items, it)
+		case r := <-db.refusals:
+			refs = append(refs, r)
 		case <-db.closed:
 			return
 		}
-		items := []*batchItem{first}
 		// Gather for a moment more: at thousands a second, arrivals are
 		// about as far apart as one fsync, so without the window most
 		// commits would carry one or two notifications and pay a whole
 		// commit each. A millisecond is nothing beside WeChat Pay's 5 s.
 		window := time.NewTimer(batchWindow)
 	gather:
-		for len(items) < maxBatch {
+		for len(items) < maxBatch && len(refs) < maxRefusalBatch {
 			select {
 			case it := <-db.batch:
 				items = append(items, it)
+			case r := <-db.refusals:
+				refs = append(refs, r)
 			case <-window.C:
 				break gather
 			}
 		}
 		window.Stop()
-		results, err := db.writeBatch(items)
-		if err != nil && len(items) > 1 {
+		results, err := db.writeBatch(items, refs)
+		if err != nil && len(items)+len(refs) > 1 {
 			for _, it := range items {
-				r, err := db.writeBatch([]*batchItem{it})
+				r, err := db.writeBatch([]*batchItem{it}, nil)
 				if err != nil {
 					r = []batchResult{{err: err}}
 				}
 				it.done <- r[0]
+			}
+			if len(refs) > 0 {
+				_, err := db.writeBatch(nil, refs)
+				for _, r := range refs {
+					r.done <- err
+				}
 			}
 			continue
 		}
@@ -103,6 +115,9 @@ func (db *DB) runBatcher() {
 				continue
 			}
 			it.done <- results[i]
+		}
+		for _, r := range refs {
+			r.done <- err
 		}
 	}
 }
@@ -156,28 +171,38 @@ func (st notifyStmts) close() {
 	}
 }
 
-func (db *DB) writeBatch(items []*batchItem) ([]batchResult, error) {
+func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult, error) {
 	ctx := context.Background()
 	results := make([]batchResult, len(items))
+	var added int64
+	var at time.Time
 	err := db.update(ctx, func(tx *Tx) error {
-		st := notifyStmts{
-			findCallback:       tx.StmtContext(ctx, db.notify.findCallback),
-			countDelivery:      tx.StmtContext(ctx, db.notify.countDelivery),
-			saveAuthorization:  tx.StmtContext(ctx, db.notify.saveAuthorization),
-			touchAuthorization: tx.StmtContext(ctx, db.notify.touchAuthorization),
-			insertCallback:     tx.StmtContext(ctx, db.notify.insertCallback),
-			insertDelivery:     tx.StmtContext(ctx, db.notify.insertDelivery),
-			countKey:           tx.StmtContext(ctx, db.notify.countKey),
-		}
-		for i, it := range items {
-			outcome, err := recordNotification(ctx, tx, st, it.n)
-			if err != nil {
-				return err
+		at = tx.now
+		if len(items) > 0 {
+			st := notifyStmts{
+				findCallback:       tx.StmtContext(ctx, db.notify.findCallback),
+				countDelivery:      tx.StmtContext(ctx, db.notify.countDelivery),
+				saveAuthorization:  tx.StmtContext(ctx, db.notify.saveAuthorization),
+				touchAuthorization: tx.StmtContext(ctx, db.notify.touchAuthorization),
+				insertCallback:     tx.StmtContext(ctx, db.notify.insertCallback),
+				insertDelivery:     tx.StmtContext(ctx, db.notify.insertDelivery),
+				countKey:           tx.StmtContext(ctx, db.notify.countKey),
 			}
-			results[i].outcome = outcome
+			for i, it := range items {
+				outcome, err := recordNotification(ctx, tx, st, it.n)
+				if err != nil {
+					return err
+				}
+				results[i].outcome = outcome
+			}
 		}
-		return nil
+		var err error
+		added, err = db.writeRefusals(ctx, tx, refs)
+		return err
 	})
+	if err == nil && len(refs) > 0 {
+		db.refusalsWritten(at, added)
+	}
 	return results, err
 }
 

@@ -57,8 +57,9 @@ func (db *DB) OverviewFigures(ctx context.Context, now, dayStart time.Time) (Ove
 			{&o.Callbacks24h, `SELECT coalesce((SELECT max(id) FROM callbacks) -
 				(SELECT id FROM callbacks WHERE first_received_at >= ? ORDER BY first_received_at, id LIMIT 1) + 1, 0)`,
 				[]any{fmtTime(now.Add(-24 * time.Hour))}},
-			// Refusals are trimmed to the newest MaxRefusals: a bounded count.
-			{&o.Refusals24h, `SELECT count(*) FROM callback_refusals WHERE received_at >= ?`,
+			// Refused attempts are aggregated (a row per reason, address and
+			// minute, counted) and the log is bounded: a bounded sum.
+			{&o.Refusals24h, `SELECT coalesce(sum(count), 0) FROM callback_refusals WHERE last_at >= ?`,
 				[]any{fmtTime(now.Add(-24 * time.Hour))}},
 			{&o.TerminatedToday, `SELECT count(*) FROM terminations WHERE created_at >= ? AND status = ?`,
 				[]any{fmtTime(dayStart), TerminationSucceeded}},

@@ -205,27 +205,6 @@ func TestCallbackFilters(t *testing.T) {
 	})
 }
 
-func TestRefusalsBounded(t *testing.T) {
-	ctx := context.Background()
-	db := openTestDB(t)
-	for i := range store.MaxRefusals + 300 {
-		if err := db.RecordRefusal(ctx, store.Refusal{Reason: "bad_signature", NotificationID: fmt.Sprint(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var n int
-	if err := db.TestReader().QueryRow(`SELECT count(*) FROM callback_refusals`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n > store.MaxRefusals+100 || n < store.MaxRefusals {
-		t.Errorf("kept %d refusals, want about %d", n, store.MaxRefusals)
-	}
-	latest, err := db.RefusalLog(ctx, store.RefusalFilter{Limit: 1})
-	if err != nil || len(latest) != 1 || latest[0].NotificationID != fmt.Sprint(store.MaxRefusals+299) {
-		t.Errorf("newest refusal = %+v, %v", latest, err)
-	}
-}
-
 func TestTerminationsOnePending(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)

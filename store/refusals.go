@@ -2,42 +2,210 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
-// Refusal is a notification attempt that was refused. It never holds the
-// decrypted data of a refused payload.
+// Refusal is a notification attempt that was refused, or several: the same
+// reason from the same address within one minute is one row, counted, with
+// the time of the first (ReceivedAt) and the last (LastAt). It never holds
+// the decrypted data of a refused payload.
 type Refusal struct {
 	ID             int64
 	ReceivedAt     time.Time
+	LastAt         time.Time
+	Count          int
 	RemoteAddr     string
 	Reason         string
-	Serial         string
-	NotificationID string
+	Serial         string // the first attempt's
+	NotificationID string // the first attempt's (unverified unless Verified)
+	// Verified is set when the notification passed the signature check
+	// (refused afterwards: not ours, unknown sub_mchid): WeChat Pay signed
+	// its id, so each id keeps its own row, and the size cap never folds
+	// it away (nobody without WeChat Pay's key can flood with those).
+	Verified bool
 }
 
-// MaxRefusals bounds the refused-attempts log: older rows are dropped.
-const MaxRefusals = 10000
+// Defaults of the refusal log's bounds (SetRefusalLimits changes them).
+const (
+	// DefaultRefusalRetention is how long refusal rows are kept after
+	// their last attempt.
+	DefaultRefusalRetention = 30 * 24 * time.Hour
+	// MaxRefusals is the default size cap: at this many rows, an
+	// unverified refusal that would start a new row is counted in the
+	// minute's overflow row instead. Old rows are never pushed out by new
+	// ones: only age removes them.
+	MaxRefusals = 100000
+)
 
-// RecordRefusal keeps a refused attempt visible, bounded to the newest
-// MaxRefusals.
+// OverflowReason and OverflowAddr name the minute's overflow row: the
+// refusals counted there arrived while the log was at its size cap.
+const (
+	OverflowReason = "overflow"
+	OverflowAddr   = "*"
+)
+
+// refusalPruneEvery is how often the writer deletes rows past retention.
+const refusalPruneEvery = time.Minute
+
+// maxRefusalBatch bounds the refused attempts one shared commit carries.
+const maxRefusalBatch = 4096
+
+// refusalState is the writer's own view of the refusal log (only the
+// group-commit goroutine touches rows and lastPrune).
+type refusalState struct {
+	retention atomic.Int64 // nanoseconds
+	maxRows   atomic.Int64
+	rows      int64 // rows in the table, counted at open, kept by the writer
+	lastPrune time.Time
+}
+
+// SetRefusalLimits sets how long refusal rows are kept (retention, after
+// their last attempt) and the size cap (maxRows); zero keeps the default.
+func (db *DB) SetRefusalLimits(retention time.Duration, maxRows int) {
+	if retention <= 0 {
+		retention = DefaultRefusalRetention
+	}
+	if maxRows <= 0 {
+		maxRows = MaxRefusals
+	}
+	db.refusal.retention.Store(int64(retention))
+	db.refusal.maxRows.Store(int64(maxRows))
+}
+
+type refusalItem struct {
+	r    Refusal
+	done chan error
+}
+
+// RecordRefusal keeps a refused attempt visible. It goes through the
+// group-commit writer: the refusals that arrive together share one
+// transaction with each other and with the notifications, aggregated by
+// (minute, reason, address) before they are written; it returns after that
+// commit. The log is bounded by age (retention) and by a size cap that
+// folds new unverified rows into one overflow row per minute instead of
+// pushing old rows out.
 func (db *DB) RecordRefusal(ctx context.Context, r Refusal) error {
-	return db.update(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO callback_refusals (received_at, remote_addr, reason, serial, notification_id) VALUES (?, ?, ?, ?, ?)`,
-			fmtTime(tx.now), r.RemoteAddr, r.Reason, truncate(r.Serial, 64), truncate(r.NotificationID, 64))
+	it := &refusalItem{r: r, done: make(chan error, 1)}
+	select {
+	case db.refusals <- it:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-db.closed:
+		return errors.New("store: closed")
+	}
+	select {
+	case err := <-it.done:
+		return err
+	case <-db.batcherDone:
+		select {
+		case err := <-it.done:
+			return err
+		default:
+			return errors.New("store: closed before the refusal was written")
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// countRefusalRows reads the table's size once, at open.
+func (db *DB) countRefusalRows(ctx context.Context) error {
+	if err := db.write.QueryRowContext(ctx, `SELECT count(*) FROM callback_refusals`).Scan(&db.refusal.rows); err != nil {
+		return fmt.Errorf("store: count refusals: %w", err)
+	}
+	return nil
+}
+
+type refusalKey struct{ minute, reason, addr, keyID string }
+
+type refusalAgg struct {
+	first Refusal
+	n     int
+	key   refusalKey
+}
+
+// writeRefusals aggregates refs and writes them in tx: an existing row of
+// the same key is counted up; a new key gets a row, unless the log is at
+// its size cap and the refusal is unverified, when it is counted in the
+// minute's overflow row. Rows past retention are pruned once a minute.
+// It returns how many rows it added (the caller commits, then counts them).
+func (db *DB) writeRefusals(ctx context.Context, tx *Tx, refs []*refusalItem) (added int64, err error) {
+	if len(refs) == 0 {
+		return 0, nil
+	}
+	now := fmtTime(tx.now)
+	minute := now[:16] // 2006-01-02T15:04
+	var order []refusalKey
+	aggs := map[refusalKey]*refusalAgg{}
+	for _, it := range refs {
+		r := it.r
+		k := refusalKey{minute: minute, reason: r.Reason, addr: r.RemoteAddr}
+		if r.Verified {
+			k.keyID = r.NotificationID
+		}
+		a := aggs[k]
+		if a == nil {
+			a = &refusalAgg{first: r, key: k}
+			aggs[k] = a
+			order = append(order, k)
+		}
+		a.n++
+	}
+	maxRows := db.refusal.maxRows.Load()
+	for _, k := range order {
+		a := aggs[k]
+		res, err := tx.ExecContext(ctx, `UPDATE callback_refusals SET count = count + ?, last_at = ?
+			WHERE minute = ? AND reason = ? AND remote_addr = ? AND key_id = ?`, a.n, now, k.minute, k.reason, k.addr, k.keyID)
 		if err != nil {
-			return fmt.Errorf("store: record refusal: %w", err)
+			return 0, fmt.Errorf("store: record refusal: %w", err)
 		}
-		id, _ := res.LastInsertId()
-		if id%100 == 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM callback_refusals WHERE id <= ?`, id-MaxRefusals); err != nil {
-				return fmt.Errorf("store: trim refusals: %w", err)
+		if n, _ := res.RowsAffected(); n > 0 {
+			continue
+		}
+		r := a.first
+		if db.refusal.rows+added >= maxRows && !r.Verified {
+			// At the cap: counted, in the minute's overflow row.
+			var count int
+			if err := tx.QueryRowContext(ctx, `INSERT INTO callback_refusals (received_at, last_at, minute, count, remote_addr, reason, serial, notification_id, key_id)
+				VALUES (?, ?, ?, ?, ?, ?, '', '', '')
+				ON CONFLICT (minute, reason, remote_addr, key_id) DO UPDATE SET count = count + excluded.count, last_at = excluded.last_at
+				RETURNING count`, now, now, k.minute, a.n, OverflowAddr, OverflowReason).Scan(&count); err != nil {
+				return 0, fmt.Errorf("store: record refusal overflow: %w", err)
 			}
+			if count == a.n {
+				added++ // the minute's overflow row is new
+			}
+			continue
 		}
-		return nil
-	})
+		if _, err := tx.ExecContext(ctx, `INSERT INTO callback_refusals (received_at, last_at, minute, count, remote_addr, reason, serial, notification_id, key_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			now, now, k.minute, a.n, r.RemoteAddr, r.Reason, truncate(r.Serial, 64), truncate(r.NotificationID, 64), k.keyID); err != nil {
+			return 0, fmt.Errorf("store: record refusal: %w", err)
+		}
+		added++
+	}
+	if tx.now.Sub(db.refusal.lastPrune) >= refusalPruneEvery {
+		cutoff := tx.now.Add(-time.Duration(db.refusal.retention.Load()))
+		res, err := tx.ExecContext(ctx, `DELETE FROM callback_refusals WHERE last_at < ?`, fmtTime(cutoff))
+		if err != nil {
+			return 0, fmt.Errorf("store: prune refusals: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		added -= n
+	}
+	return added, nil
+}
+
+// refusalsWritten updates the writer's counts after a commit.
+func (db *DB) refusalsWritten(at time.Time, added int64) {
+	db.refusal.rows += added
+	if at.Sub(db.refusal.lastPrune) >= refusalPruneEvery {
+		db.refusal.lastPrune = at
+	}
 }
 
 func truncate(s string, n int) string {
@@ -59,7 +227,7 @@ type RefusalFilter struct {
 	Limit int
 }
 
-const refusalColumns = `id, received_at, remote_addr, reason, serial, notification_id`
+const refusalColumns = `id, received_at, last_at, count, remote_addr, reason, serial, notification_id`
 
 // RefusalLog lists refused notification attempts, newest first, one page
 // at a time.
@@ -85,8 +253,15 @@ func (db *DB) RefusalLog(ctx context.Context, f RefusalFilter) ([]Refusal, error
 	var out []Refusal
 	for rows.Next() {
 		var r Refusal
-		if err := rows.Scan(&r.ID, timeCol{&r.ReceivedAt}, &r.RemoteAddr, &r.Reason, &r.Serial, &r.NotificationID); err != nil {
+		var last string
+		if err := rows.Scan(&r.ID, timeCol{&r.ReceivedAt}, &last, &r.Count, &r.RemoteAddr, &r.Reason, &r.Serial, &r.NotificationID); err != nil {
 			return nil, fmt.Errorf("store: refusal log: %w", err)
+		}
+		r.LastAt = r.ReceivedAt
+		if last != "" {
+			if r.LastAt, err = parseTime(last); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, r)
 	}

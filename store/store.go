@@ -43,6 +43,8 @@ type DB struct {
 	Path string
 
 	batch       chan *batchItem
+	refusals    chan *refusalItem
+	refusal     refusalState
 	closed      chan struct{}
 	batcherDone chan struct{}
 	closeOnce   sync.Once
@@ -87,12 +89,18 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 	db := &DB{write: write, read: read, Now: time.Now, Path: path,
-		batch: make(chan *batchItem, maxBatch), closed: make(chan struct{}), batcherDone: make(chan struct{})}
+		batch: make(chan *batchItem, maxBatch), refusals: make(chan *refusalItem, maxRefusalBatch),
+		closed: make(chan struct{}), batcherDone: make(chan struct{})}
+	db.SetRefusalLimits(0, 0)
 	if err := Migrate(ctx, write, "console", migrations, "migrations"); err != nil {
 		db.Close()
 		return nil, err
 	}
 	if err := db.prepareNotifyStmts(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.countRefusalRows(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}

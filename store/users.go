@@ -191,8 +191,18 @@ func (db *DB) updateUser(ctx context.Context, id int64, ch UserChange, audit *Au
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
 			return fmt.Errorf("store: end sessions: %w", err)
 		}
-		if u, err = findUser(ctx, tx, "id = ?", id); err != nil || audit == nil {
+		if u, err = findUser(ctx, tx, "id = ?", id); err != nil {
 			return err
+		}
+		if ch.PasswordHash != nil {
+			// A new password ends the lockouts of the old one, from every
+			// address.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM login_attempts WHERE username = ?`, u.Username); err != nil {
+				return fmt.Errorf("store: clear lockouts: %w", err)
+			}
+		}
+		if audit == nil {
+			return nil
 		}
 		return insertAudit(ctx, tx, *audit)
 	})

@@ -60,10 +60,14 @@ type CallbackRow struct {
 	FirstReceived     time.Time
 }
 
-// RefusalRow is one refused notification attempt.
+// RefusalRow is one refused notification attempt, or several of the same
+// reason from the same address within a minute (Count, ReceivedAt the first,
+// LastAt the last).
 type RefusalRow struct {
 	ID             int64
 	ReceivedAt     time.Time
+	LastAt         time.Time
+	Count          int
 	RemoteAddr     string
 	Reason         string
 	Serial         string

@@ -70,6 +70,10 @@ type UserRow struct {
 	// SSO: signs in with the identity provider (no local password);
 	// BreakGlass: may use a password when LOCAL_LOGIN=off.
 	SSO, BreakGlass bool
+	// LockedAddresses is from how many addresses sign-in is locked now
+	// (0: none); LockedUntil is when the last of those lockouts ends.
+	LockedAddresses int
+	LockedUntil     time.Time
 }
 
 // UserForm is the add-user form with its values and errors.
@@ -77,6 +81,10 @@ type UserForm struct {
 	Username string
 	Role     string
 	Errors   map[string]string // by field name
+	// PasswordError is what is wrong with the password set for user
+	// PasswordErrorFor (the reset forms of the list).
+	PasswordError    string
+	PasswordErrorFor int64
 }
 
 // Shanghai is the time zone times are shown in. A fixed zone avoids
