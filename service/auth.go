@@ -72,7 +72,6 @@ type AuthStore interface {
 	BeginLogin(ctx context.Context, username, ip string, l store.LoginLimits) (refusedUntil time.Time, busy bool, err error)
 	LoginFailed(ctx context.Context, username, ip string, l store.LoginLimits, failed store.AuditEntry, lockout func(until time.Time) store.AuditEntry) (time.Time, error)
 	LoginSucceeded(ctx context.Context, username, ip string, audit store.AuditEntry) error
-	LoginHalfway(ctx context.Context, username, ip string) error
 	Locks(ctx context.Context) (map[string]store.Lock, error)
 	UnlockUser(ctx context.Context, username string, audit store.AuditEntry) (int64, error)
 	EndSessionAudited(ctx context.Context, idHash string, audit store.AuditEntry) error
@@ -150,12 +149,12 @@ func (s *Auth) SignIn(ctx context.Context, username, password, ip string) (*stor
 	if user != nil {
 		who.UserID = user.ID
 	}
+	lockout := func(until time.Time) store.AuditEntry {
+		return who.entry(store.AuditEntry{Action: AuditLockout, Target: "user:" + username, Result: "locked",
+			Detail: "until=" + until.UTC().Format(time.RFC3339)})
+	}
 	if user == nil || user.Disabled || !ok || !PasswordSignInAllowed(user, s.LocalLoginOff) {
 		failed := who.entry(store.AuditEntry{Action: AuditLoginFailed, Target: "user:" + username, Result: "failed"})
-		lockout := func(until time.Time) store.AuditEntry {
-			return who.entry(store.AuditEntry{Action: AuditLockout, Target: "user:" + username, Result: "locked",
-				Detail: "until=" + until.UTC().Format(time.RFC3339)})
-		}
 		until, err := s.Store.LoginFailed(ctx, username, ip, LoginLimits, failed, lockout)
 		if err != nil {
 			return nil, err
@@ -167,12 +166,16 @@ func (s *Auth) SignIn(ctx context.Context, username, password, ip string) (*stor
 		return nil, newError(Forbidden, "login.failed", ErrSignInFailed)
 	}
 	if user.MFA {
-		// Half-way: the attempt is neither a failure nor a success. The
-		// count is cleared only by the second step's right code
+		// Half-way: the attempt keeps counting as a failure (unaudited)
+		// until the second step's right code clears the count
 		// (MFA.SecondFactor), so that knowing the password does not buy
 		// unlimited guesses at the code.
-		if err := s.Store.LoginHalfway(ctx, username, ip); err != nil {
+		until, err := s.Store.LoginFailed(ctx, username, ip, LoginLimits, store.AuditEntry{}, lockout)
+		if err != nil {
 			return nil, err
+		}
+		if !until.IsZero() {
+			return nil, newError(Forbidden, "login.locked", &LockedError{Until: until})
 		}
 		log.Info("password accepted, second step next", "username", username, "ip", ip)
 		return user, nil

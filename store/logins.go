@@ -96,9 +96,11 @@ func (db *DB) BeginLogin(ctx context.Context, username, ip string, l LoginLimits
 
 // LoginFailed records that an attempt BeginLogin counted had a wrong
 // password (or an unknown or disabled user), with failed appended to the
-// audit log in the same transaction. The failure that reaches the limit
-// locks the pair: lockedUntil is the end of that lock, and lockout(until)
-// is appended too.
+// audit log in the same transaction (none when its Action is empty: a
+// right password whose second step is still to come counts, unaudited,
+// until that step's right code clears it). The failure that reaches the
+// limit locks the pair: lockedUntil is the end of that lock, and
+// lockout(until) is appended too.
 func (db *DB) LoginFailed(ctx context.Context, username, ip string, l LoginLimits, failed AuditEntry, lockout func(until time.Time) AuditEntry) (lockedUntil time.Time, err error) {
 	err = db.update(ctx, func(tx *Tx) error {
 		r, err := findLogin(ctx, tx, username, ip)
@@ -112,8 +114,10 @@ func (db *DB) LoginFailed(ctx context.Context, username, ip string, l LoginLimit
 			r.pending--
 		}
 		r.failures++
-		if err := insertAudit(ctx, tx, failed); err != nil {
-			return err
+		if failed.Action != "" {
+			if err := insertAudit(ctx, tx, failed); err != nil {
+				return err
+			}
 		}
 		if r.failures >= l.Max && (r.lockedUntil == nil || !r.lockedUntil.After(tx.now)) {
 			until := tx.now.Add(l.lockFor(r.locks))
@@ -235,17 +239,5 @@ func (db *DB) EndSessionAudited(ctx context.Context, idHash string, audit AuditE
 			return fmt.Errorf("store: end session: %w", err)
 		}
 		return insertAudit(ctx, tx, audit)
-	})
-}
-
-// LoginHalfway finishes an attempt BeginLogin counted whose password was
-// right but which needs a second step: neither a failure nor a success, so
-// the count stays (the second step begins its own attempt).
-func (db *DB) LoginHalfway(ctx context.Context, username, ip string) error {
-	return db.update(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE login_attempts SET pending = max(pending - 1, 0) WHERE username = ? AND ip = ?`, username, ip); err != nil {
-			return fmt.Errorf("store: login halfway: %w", err)
-		}
-		return nil
 	})
 }
