@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
@@ -91,6 +92,10 @@ func (h *Handler) auditCSV(c echo.Context) error {
 	q := parseAuditQuery(ctx, c)
 	if len(q.form.Errors) > 0 {
 		return h.render(c, http.StatusUnprocessableEntity, views.AuditPage(h.page(c, views.T(ctx, "audit.title")), views.AuditView{Filter: q.form}))
+	}
+	if err := h.Services.Audit.Record(c.Request().Context(), actor(c), store.AuditEntry{Action: service.AuditExportAudit,
+		Target: "audit", Result: "ok", Detail: exportDetail(q.qs)}); err != nil {
+		return errInternal(err)
 	}
 	s, err := h.startCSV(c, "audit", []string{"id", "at", "username", "ip", "action", "target", "reason", "result", "request_id", "detail", "user_id"})
 	if err != nil {

@@ -6,8 +6,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/payscore-console/payscore-console/payscore"
 	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 )
@@ -180,5 +184,127 @@ func TestInvisibleCharactersForms(t *testing.T) {
 	}
 	if got := ts.auditActions(t, store.AuditFilter{Username: "admin"}); len(got) != 1 || got[0] != service.AuditLogin {
 		t.Errorf("audit %v: a refused input changed something", got)
+	}
+}
+
+// TestExportsAudited: downloading the callback log or the audit log is
+// audited (export.callbacks, export.audit) with who and which filter.
+func TestExportsAudited(t *testing.T) {
+	ts := newTestServer(t)
+	admin := ts.client(t, store.RoleAdmin)
+	viewer := ts.client(t, store.RoleViewer)
+	if res := viewer.get(t, "/callbacks.csv?sub_mchid=1900000001"); res.status != http.StatusOK {
+		t.Fatalf("callbacks.csv: status %d", res.status)
+	}
+	if res := viewer.get(t, "/callbacks.csv?outcome=refused"); res.status != http.StatusOK {
+		t.Fatalf("refusals csv: status %d", res.status)
+	}
+	if res := admin.get(t, "/audit.csv"); res.status != http.StatusOK {
+		t.Fatalf("audit.csv: status %d", res.status)
+	}
+	got, _ := ts.db.AuditLog(context.Background(), store.AuditFilter{Action: service.AuditExportCallbacks})
+	if len(got) != 2 || got[1].Username != "viewer" || got[1].Detail != "filter=sub_mchid=1900000001" || got[0].Detail != "filter=outcome=refused" {
+		t.Errorf("export.callbacks entries = %+v", got)
+	}
+	got, _ = ts.db.AuditLog(context.Background(), store.AuditFilter{Action: service.AuditExportAudit})
+	if len(got) != 1 || got[0].Username != "admin" || got[0].IP != admin.ip {
+		t.Errorf("export.audit entries = %+v", got)
+	}
+}
+
+// TestSandboxControlsAudited: each sandbox control an admin uses is audited
+// (sandbox.<control>) with its values; an anonymous post is refused and
+// leaves no entry.
+func TestSandboxControlsAudited(t *testing.T) {
+	var wp wechatPay
+	ts := newTestServer(t, withWeChatPay(t, &wp))
+	admin := ts.client(t, store.RoleAdmin)
+	if res := admin.post(t, "/sandbox/control/faults", url.Values{"kind": {"timeout"}, "n": {"2"}}); res.status != http.StatusSeeOther {
+		t.Fatalf("faults: status %d", res.status)
+	}
+	if res := admin.post(t, "/sandbox/control/close", url.Values{"authorization_code": {"NOSUCHCODE"}}); res.status != http.StatusSeeOther {
+		t.Fatalf("close: status %d", res.status)
+	}
+	if res := ts.anonymous(t).post(t, "/sandbox/control/faults/clear", nil); res.status < 300 || res.status == http.StatusOK {
+		t.Fatalf("anonymous clear: status %d", res.status)
+	}
+	entries, _ := ts.db.AuditLog(context.Background(), store.AuditFilter{Limit: 100})
+	var got []string
+	for i := len(entries) - 1; i >= 0; i-- {
+		if e := entries[i]; strings.HasPrefix(e.Action, service.AuditSandboxPrefix) {
+			got = append(got, e.Username+" "+e.Action+" "+e.Target+" "+e.Detail)
+		}
+	}
+	want := []string{"admin sandbox.faults sandbox kind=timeout n=2", "admin sandbox.close NOSUCHCODE authorization_code=NOSUCHCODE"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("sandbox audit = %q, want %q", got, want)
+	}
+}
+
+// TestLinksCreatorFilter: the created_by filter offers only the users who
+// created links, not every account.
+func TestLinksCreatorFilter(t *testing.T) {
+	ts := newTestServer(t)
+	m := ts.addSubMerchant(t, "1900000001", "甲商户", false)
+	ts.seedLink(t, m, "C-1", ts.users[store.RoleOperator].ID)
+	ts.seedLink(t, m, "C-2", ts.users[store.RoleOperator].ID)
+	ts.seedLink(t, m, "C-3", ts.users[store.RoleAdmin].ID)
+	res := ts.client(t, store.RoleOperator).get(t, "/links")
+	var got []string
+	res.doc.Find(`select[name="created_by"] option`).Each(func(_ int, s *goquery.Selection) {
+		if v := s.AttrOr("value", ""); v != "" {
+			got = append(got, v)
+		}
+	})
+	if want := []string{"admin", "operator"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("created_by options = %v, want %v (support and viewer created none)", got, want)
+	}
+}
+
+// countingQueries counts the live queries that reach WeChat Pay.
+type countingQueries struct {
+	service.PayScore
+	n atomic.Int32
+}
+
+func (q *countingQueries) Query(ctx context.Context, req payscore.QueryRequest) (*payscore.Authorization, error) {
+	q.n.Add(1)
+	return q.PayScore.Query(ctx, req)
+}
+
+// TestLookupCrossSite: GET /authorizations opened from another site
+// (Sec-Fetch-Site: cross-site) shows the last state known here and a button
+// to query live; it never queries WeChat Pay. The button, clicked on our
+// page (same-origin), does.
+func TestLookupCrossSite(t *testing.T) {
+	q := &countingQueries{}
+	s := newSupportServer(t, withPayScore(func(p service.PayScore) service.PayScore { q.PayScore = p; return q }))
+	s.active(t, "XSITE-1")
+	tc := s.client(t, store.RoleSupport)
+	before := q.n.Load()
+	res := tc.get(t, lookupPath("XSITE-1"), "Sec-Fetch-Site", "cross-site")
+	if res.status != http.StatusOK {
+		t.Fatalf("status %d", res.status)
+	}
+	if got := q.n.Load() - before; got != 0 {
+		t.Errorf("%d live queries from a cross-site navigation, want 0", got)
+	}
+	if !res.has(`[data-testid="cross-site"]`) || !res.has(`[data-testid="local-state"]`) || res.has(`[data-testid="live"]`) {
+		t.Errorf("cross-site page: notice %v, local state %v, live answer %v; want the notice and the local state only",
+			res.has(`[data-testid="cross-site"]`), res.has(`[data-testid="local-state"]`), res.has(`[data-testid="live"]`))
+	}
+	if res.has(`[data-testid="terminate-form"]`) {
+		t.Error("terminate form offered without a live state")
+	}
+	live := res.doc.Find(`[data-testid="query-live"]`).AttrOr("href", "")
+	if !strings.HasPrefix(live, "/authorizations?") {
+		t.Fatalf("query-live href = %q", live)
+	}
+	res = tc.get(t, live, "Sec-Fetch-Site", "same-origin")
+	if got := q.n.Load() - before; got != 1 {
+		t.Errorf("%d live queries after the button, want 1", got)
+	}
+	if !res.has(`[data-testid="live"]`) || res.has(`[data-testid="cross-site"]`) {
+		t.Error("the same-origin look-up does not show the live answer")
 	}
 }

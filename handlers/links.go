@@ -148,13 +148,12 @@ func (h *Handler) links(c echo.Context) error {
 	for _, m := range subs {
 		v.SubMerchants = append(v.SubMerchants, views.SubMerchantOption{SubMchID: m.SubMchID, Name: m.Name})
 	}
-	users, err := h.Services.Users.List(rctx)
+	// Only those who created links: not the whole user list.
+	creators, err := h.Services.Links.Creators(rctx)
 	if err != nil {
 		return errInternal(err)
 	}
-	for _, u := range users {
-		v.Creators = append(v.Creators, u.Username)
-	}
+	v.Creators = creators
 	return h.render(c, http.StatusOK, views.LinksPage(h.page(c, views.T(ctx, "links.title")), v))
 }
 

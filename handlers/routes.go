@@ -145,7 +145,11 @@ func (h *Handler) Echo() *echo.Echo {
 	})
 	assets.StaticFS("/", static.FS)
 	if h.MountSandbox != nil {
-		h.MountSandbox(e.Group("/sandbox"), requireRoles(admin))
+		// Admins only; each control used is audited (sandbox.<control>).
+		requireAdmin := requireRoles(admin)
+		h.MountSandbox(e.Group("/sandbox"), func(next echo.HandlerFunc) echo.HandlerFunc {
+			return requireAdmin(h.auditSandboxControl(next))
+		})
 	}
 	return e
 }

@@ -71,14 +71,25 @@ func (h *Handler) lookupAuthorization(c echo.Context) error {
 
 	v.Searched = true
 	status := http.StatusOK
-	found, err := h.Services.Lookup.Lookup(rctx, code, subMchID)
+	var found service.Found
+	if crossSite(c) {
+		// Opened from another site (a link in a mail, a page that wants
+		// us to spend our query quota or to learn what we hold): the last
+		// state known here, and a button to ask WeChat Pay, which a click
+		// on this page sends same-origin. Never a live query cross-site.
+		v.CrossSite = true
+		v.LiveURL = "/authorizations?" + url.Values{"authorization_code": {code}, "sub_mchid": {subMchID}}.Encode()
+		found, err = h.Services.Lookup.Known(rctx, code)
+	} else {
+		found, err = h.Services.Lookup.Lookup(rctx, code, subMchID)
+	}
 	if err != nil {
 		return errInternal(err)
 	}
 	live := found.Live
 	if found.QueryErr != nil {
 		v.Upstream, status = upstreamFailure(ctx, found.QueryErr)
-	} else {
+	} else if live != nil {
 		v.Live = liveView(live)
 	}
 	if local := found.Local; local != nil {
@@ -170,4 +181,10 @@ func codeParam(c echo.Context) (string, bool) {
 		}
 	}
 	return code, payscore.ValidateAuthorizationCode(code) == nil
+}
+
+// crossSite reports whether the browser says the request comes from
+// another site's page (Sec-Fetch-Site: cross-site).
+func crossSite(c echo.Context) bool {
+	return c.Request().Header.Get("Sec-Fetch-Site") == "cross-site"
 }

@@ -48,6 +48,7 @@ type LinkStore interface {
 	LinkBySlug(ctx context.Context, slug string) (*store.Link, error)
 	LinkOpened(ctx context.Context, id int64) error
 	Links(ctx context.Context, f store.LinkFilter) ([]store.Link, error)
+	LinkCreators(ctx context.Context) ([]string, error)
 	Audit(ctx context.Context, e store.AuditEntry) error
 }
 
@@ -86,7 +87,9 @@ func (s *Links) Create(ctx context.Context, actor Actor, subMchID, code string) 
 	att, err := s.create(ctx, actor, subMchID, code)
 	if err != nil {
 		if e := linkAudit("link.create", att, err); e.Action != "" {
-			s.audit(ctx, actor.entry(e))
+			if aerr := s.audit(ctx, actor.entry(e)); aerr != nil {
+				return att, aerr
+			}
 		}
 	}
 	return att, classify(err)
@@ -115,10 +118,15 @@ func classify(err error) error {
 	return newError(Internal, "", err)
 }
 
-func (s *Links) audit(ctx context.Context, e store.AuditEntry) {
+// audit records a failed call to WeChat Pay: nothing changed locally, so
+// the entry is the only record, written alone. Its failure is the caller's
+// error (Internal), never only logged.
+func (s *Links) audit(ctx context.Context, e store.AuditEntry) error {
 	if err := s.Store.Audit(ctx, e); err != nil {
 		loggerOr(s.Logger).Error("audit failed", "action", e.Action, "err", err)
+		return fmt.Errorf("service: audit %s: %w", e.Action, err)
 	}
+	return nil
 }
 
 // linkAudit is the audit entry of a pre-authorization attempt; a refusal
@@ -356,7 +364,9 @@ func (s *Links) Renew(ctx context.Context, actor Actor, id int64) (Renewal, erro
 	att := LinkAttempt{Code: l.AuthorizationCode, RequestID: res.RequestID}
 	if err != nil {
 		if e := linkAudit("link.renew", att, err); e.Action != "" {
-			s.audit(ctx, actor.entry(e))
+			if aerr := s.audit(ctx, actor.entry(e)); aerr != nil {
+				return r, aerr
+			}
 		}
 		loggerOr(s.Logger).Warn("renewal failed", "code", l.AuthorizationCode, "err", err)
 		return r, classify(err)
@@ -409,4 +419,11 @@ func (s *Links) Opened(ctx context.Context, id int64) error { return s.Store.Lin
 // List lists links, newest first.
 func (s *Links) List(ctx context.Context, f store.LinkFilter) ([]store.Link, error) {
 	return s.Store.Links(ctx, f)
+}
+
+// Creators lists the usernames of those who created links: the created_by
+// filter offers these, not the whole user list (an operator has no business
+// learning every account's name).
+func (s *Links) Creators(ctx context.Context) ([]string, error) {
+	return s.Store.LinkCreators(ctx)
 }

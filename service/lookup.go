@@ -116,6 +116,20 @@ func (s *Lookup) Lookup(ctx context.Context, code, subMchID string) (Found, erro
 	return out, err
 }
 
+// Known gathers what is known locally about code, without asking WeChat
+// Pay (Found.Live and QueryErr stay nil): for a look-up that must not
+// reach out, such as one a link on another site opened.
+func (s *Lookup) Known(ctx context.Context, code string) (Found, error) {
+	var out Found
+	local, err := s.Store.AuthorizationByCode(ctx, code)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return out, err
+	}
+	out.Local = local
+	out.History, err = s.History(ctx, code)
+	return out, err
+}
+
 // History gathers what is recorded locally about a code.
 func (s *Lookup) History(ctx context.Context, code string) (History, error) {
 	var out History

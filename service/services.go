@@ -25,6 +25,7 @@ type Store interface {
 	FunnelStore
 	AutoRenewStore
 	StatsStore
+	AuditStore
 }
 
 // PayScore is the WeChat Pay Score API (payscore.Client).
@@ -79,6 +80,7 @@ type Services struct {
 	Funnel    *Funnel
 	AutoRenew *AutoRenew
 	Stats     *Stats
+	Audit     *Audits
 	// OIDC is single sign-on with the identity provider; nil when
 	// OIDC_ISSUER is not set.
 	OIDC *OIDC
@@ -110,6 +112,7 @@ func New(cfg Config) *Services {
 		MFA: &MFA{Store: cfg.Store, Key: DeriveKey(cfg.SessionKey, "totp secrets v1"), Issuer: cfg.MFAIssuer,
 			RequiredRoles: cfg.MFARequiredRoles, Now: now, Logger: logger},
 		Sessions: &Sessions{Store: cfg.Store, Now: now, Logger: logger},
+		Audit:    &Audits{Store: cfg.Store, Now: now, Logger: logger},
 	}
 	s.Funnel = &Funnel{Store: cfg.Store, Now: now, Logger: logger}
 	s.AutoRenew = &AutoRenew{Links: s.Links, Store: cfg.Store, Now: now, Logger: logger}

@@ -345,3 +345,23 @@ func (db *DB) ReleaseCode(ctx context.Context, code string) error {
 		return nil
 	})
 }
+
+// LinkCreators lists, by username, the users who created at least one link
+// (the /links created_by filter offers only those).
+func (db *DB) LinkCreators(ctx context.Context) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT username FROM users u
+		WHERE EXISTS (SELECT 1 FROM links l WHERE l.created_by = u.id) ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("store: link creators: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("store: link creators: %w", err)
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
+}

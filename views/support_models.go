@@ -30,6 +30,11 @@ type LookupView struct {
 	// Terminate is the terminate form; nil when the person may not terminate
 	// or there is nothing to terminate.
 	Terminate *TerminateForm
+	// CrossSite is set when the page was opened from another site: only
+	// the last state known locally is shown, and LiveURL is the button
+	// that asks WeChat Pay (clicked here, it is a same-origin request).
+	CrossSite bool
+	LiveURL   string
 }
 
 // LookupForm is the search form with what was typed and what went wrong.

@@ -29,3 +29,7 @@ ALTER TABLE callback_refusals ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
 UPDATE callback_refusals SET last_at = received_at, minute = substr(received_at, 1, 16), key_id = CAST(id AS TEXT);
 CREATE UNIQUE INDEX callback_refusals_key ON callback_refusals (minute, reason, remote_addr, key_id);
 CREATE INDEX callback_refusals_last ON callback_refusals (last_at);
+
+-- The /links created_by filter offers only the users who created links:
+-- found per user through this index, not by reading every link.
+CREATE INDEX links_created_by ON links (created_by, id);
