@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,8 @@ type Config struct {
 	ReconcileEvery          string
 	ReconcileMaxAge         string
 	MFARequiredRoles        string
+	RefusalRetention        string
+	RefusalMaxRows          string
 
 	// Single sign-on and LOCAL_LOGIN (config_oidc.go).
 	OIDCIssuer       string
@@ -65,6 +68,8 @@ type Config struct {
 
 	// Parsed by Validate.
 	reconcileEvery, reconcileMaxAge time.Duration
+	refusalRetention                time.Duration
+	refusalMaxRows                  int
 	mfaRoles                        []string
 	// Parsed in live mode by Validate.
 	privateKey    *rsa.PrivateKey
@@ -116,6 +121,8 @@ func (c *Config) settings() []setting {
 		{"AUTHORIZATION_CODE_PREFIX", &c.AuthorizationCodePrefix, "PSC", "prefix of generated authorization codes", false},
 		{"RECONCILE_EVERY", &c.ReconcileEvery, "5m", "how often to query authorizations whose notification may be lost", false},
 		{"RECONCILE_MAX_AGE", &c.ReconcileMaxAge, "24h", "re-query an authorization whose state is older than this", false},
+		{"REFUSAL_RETENTION", &c.RefusalRetention, "720h", "keep refused-notification rows this long after their last attempt", false},
+		{"REFUSAL_MAX_ROWS", &c.RefusalMaxRows, "100000", "size cap of the refused-notification log (then one overflow row a minute)", false},
 		{"MFA_REQUIRED_ROLES", &c.MFARequiredRoles, "", "comma-separated roles that must sign in with two-factor (TOTP); none for no role (default: admin,support live, none in the sandbox)", false},
 	}, c.oidcSettings()...)
 }
@@ -254,7 +261,8 @@ func (c *Config) Validate() error {
 		env string
 		v   string
 		out *time.Duration
-	}{{"RECONCILE_EVERY", c.ReconcileEvery, &c.reconcileEvery}, {"RECONCILE_MAX_AGE", c.ReconcileMaxAge, &c.reconcileMaxAge}} {
+	}{{"RECONCILE_EVERY", c.ReconcileEvery, &c.reconcileEvery}, {"RECONCILE_MAX_AGE", c.ReconcileMaxAge, &c.reconcileMaxAge},
+		{"REFUSAL_RETENTION", c.RefusalRetention, &c.refusalRetention}} {
 		dur, err := time.ParseDuration(d.v)
 		if err != nil || dur < time.Second {
 			errs = append(errs, fmt.Errorf("%s: %q is not a duration of at least 1s (e.g. 5m, 24h)", d.env, d.v))
@@ -263,6 +271,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.parseMFARoles(); err != nil {
 		errs = append(errs, err)
+	}
+	if n, err := strconv.Atoi(c.RefusalMaxRows); err != nil || n < 100 {
+		errs = append(errs, fmt.Errorf("REFUSAL_MAX_ROWS: %q is not a number of at least 100", c.RefusalMaxRows))
+	} else {
+		c.refusalMaxRows = n
 	}
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < 10 {
 		errs = append(errs, errors.New("ADMIN_PASSWORD: must be at least 10 characters"))

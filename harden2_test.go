@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
@@ -69,5 +71,33 @@ func TestUserUnlock(t *testing.T) {
 	// The password policy applies on the command line too.
 	if code, _, errOut := runCLI(t, path, "alice-password", "user", "passwd", "--username", "alice"); code != exitConfig || !strings.Contains(errOut, "username") {
 		t.Errorf("passwd containing the username: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestRefusalConfig: REFUSAL_RETENTION and REFUSAL_MAX_ROWS are read,
+// defaulted (30 days, 100,000 rows) and checked.
+func TestRefusalConfig(t *testing.T) {
+	env := map[string]string{"DB_PATH": filepath.Join(t.TempDir(), "app.db")}
+	load := func() (*Config, error) {
+		cfg, err := loadConfig(nil, getenv(env), io.Discard)
+		if err != nil {
+			return nil, err
+		}
+		return cfg, cfg.Validate()
+	}
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.refusalRetention != 30*24*time.Hour || cfg.refusalMaxRows != 100000 {
+		t.Errorf("defaults = %v, %d; want 720h, 100000", cfg.refusalRetention, cfg.refusalMaxRows)
+	}
+	env["REFUSAL_RETENTION"], env["REFUSAL_MAX_ROWS"] = "168h", "5000"
+	if cfg, err = load(); err != nil || cfg.refusalRetention != 168*time.Hour || cfg.refusalMaxRows != 5000 {
+		t.Errorf("set = %v, %d, %v", cfg.refusalRetention, cfg.refusalMaxRows, err)
+	}
+	env["REFUSAL_MAX_ROWS"] = "ten"
+	if _, err := load(); err == nil || !strings.Contains(err.Error(), "REFUSAL_MAX_ROWS") {
+		t.Errorf("bad REFUSAL_MAX_ROWS: err = %v", err)
 	}
 }

@@ -120,6 +120,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
+	db.SetRefusalLimits(cfg.refusalRetention, cfg.refusalMaxRows)
 	if err := bootstrapAdmin(ctx, db, cfg, logger); err != nil {
 		return err
 	}

@@ -10,12 +10,13 @@ import (
 
 // Reference rules, written apart from validate.go: the spec's charset and
 // length for authorization_code; for reason, 1–50 characters with no
-// control character (\p{Cc}: C0, DEL, C1) and at least one that is not
+// control character (\p{Cc}: C0, DEL, C1) nor format character (\p{Cf}:
+// bidirectional overrides, zero-width spaces; issue 10) and at least one that is not
 // white space (Unicode's White_Space property, spelled out because Go's
 // regexp has no class for it; its control characters are excluded already).
 var (
 	refAuthorizationCode = regexp.MustCompile(`^[0-9A-Za-z_\-|*]{1,32}$`)
-	refReasonChars       = regexp.MustCompile(`^\P{Cc}{1,50}$`)
+	refReasonChars       = regexp.MustCompile(`^[^\p{Cc}\p{Cf}]{1,50}$`)
 	refReasonNonSpace    = regexp.MustCompile(`[^ \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]`)
 )
 
@@ -49,7 +50,7 @@ func FuzzValidateAuthorizationCode(f *testing.F) {
 }
 
 // FuzzValidateReason: ValidateReason accepts exactly the valid UTF-8
-// strings of 1–50 runes, none a control character, not all white space;
+// strings of 1–50 runes, none a control or format character, not all white space;
 // lengths are counted in runes (a Chinese reason of 50 characters is 150
 // bytes and valid).
 func FuzzValidateReason(f *testing.F) {
