@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-	"unicode/utf8"
 
 	"github.com/payscore-console/payscore-console/store"
 )
@@ -88,21 +87,6 @@ type Auth struct {
 	LocalLoginOff bool
 }
 
-// LogName is a username as typed, fit for a log line: at most 32 bytes
-// (cut on a character boundary, "…" marking the cut), so that a failed
-// attempt cannot fill the log with whatever it sent.
-func LogName(s string) string {
-	const max = 32
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
 // SignIn checks username and password from ip. Unknown user and wrong
 // password answer alike (ErrSignInFailed, same argon2id work); a locked
 // username is a *LockedError. Both come as Forbidden. Every checked attempt
@@ -114,7 +98,7 @@ func (s *Auth) SignIn(ctx context.Context, username, password, ip string) (*stor
 	log := loggerOr(s.Logger)
 	if len(username) > MaxUsernameBytes {
 		// No account has such a name: refused before anything is written.
-		log.Warn("sign-in failed: username too long", "username", LogName(username), "ip", ip)
+		log.Warn("sign-in failed: username too long", "username", LogUsername(username), "ip", ip)
 		return nil, newError(Forbidden, "login.failed", ErrSignInFailed)
 	}
 	// The attempt is counted before the password is checked, in the same
@@ -125,10 +109,10 @@ func (s *Auth) SignIn(ctx context.Context, username, password, ip string) (*stor
 	case err != nil:
 		return nil, err
 	case !until.IsZero():
-		log.Warn("sign-in refused: locked", "username", LogName(username), "ip", ip)
+		log.Warn("sign-in refused: locked", "username", LogUsername(username), "ip", ip)
 		return nil, newError(Forbidden, "login.locked", &LockedError{Until: until})
 	case busy:
-		log.Warn("sign-in refused: too many at once", "username", LogName(username), "ip", ip)
+		log.Warn("sign-in refused: too many at once", "username", LogUsername(username), "ip", ip)
 		return nil, newError(Forbidden, "login.failed", ErrSignInFailed)
 	}
 	// The count must be finished even if the person goes away meanwhile.
@@ -159,7 +143,7 @@ func (s *Auth) SignIn(ctx context.Context, username, password, ip string) (*stor
 		if err != nil {
 			return nil, err
 		}
-		log.Warn("sign-in failed", "username", LogName(username), "ip", ip, "locked", !until.IsZero())
+		log.Warn("sign-in failed", "username", LogUsername(username), "ip", ip, "locked", !until.IsZero())
 		if !until.IsZero() {
 			return nil, newError(Forbidden, "login.locked", &LockedError{Until: until})
 		}

@@ -64,9 +64,13 @@ func (db *DB) SeedHistory(ctx context.Context, subMchIDs []string, now time.Time
 				if !at.Before(end) {
 					continue
 				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO callback_refusals (received_at, remote_addr, reason, serial, notification_id) VALUES (?, ?, ?, '', ?)`,
-					fmtTime(at), "203.0.113."+fmt.Sprint(1+rnd.IntN(250)), []string{"bad_signature", "timestamp_skew", "unknown_sub_mchid"}[r%3],
-					fmt.Sprintf("EV-HIST-R%s%05d%02d", run, d, r)); err != nil {
+				// One attempt a row; key_id (the notification id) keeps
+				// each its own aggregation key.
+				id := fmt.Sprintf("EV-HIST-R%s%05d%02d", run, d, r)
+				if _, err := tx.ExecContext(ctx, `INSERT INTO callback_refusals (received_at, last_at, minute, count, remote_addr, reason, serial, notification_id, key_id)
+					VALUES (?, ?, ?, 1, ?, ?, '', ?, ?)`,
+					fmtTime(at), fmtTime(at), fmtTime(at)[:16], "203.0.113."+fmt.Sprint(1+rnd.IntN(250)), []string{"bad_signature", "timestamp_skew", "unknown_sub_mchid"}[r%3],
+					id, id); err != nil {
 					return fmt.Errorf("store: seed history: refusal: %w", err)
 				}
 			}

@@ -67,6 +67,13 @@ func TestRefusalsAggregated(t *testing.T) {
 	if got, want := o.Refusals24h, 501+1+1+3+1; got != want {
 		t.Errorf("Refusals24h = %d, want %d (the attempts, not the rows)", got, want)
 	}
+	var daily int
+	if err := db.TestReader().QueryRow(`SELECT coalesce(sum(n), 0) FROM daily_counts WHERE metric = 'refused'`).Scan(&daily); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := daily, 501+1+1+3+1; got != want {
+		t.Errorf("daily refused count = %d, want %d (the charts count attempts)", got, want)
+	}
 }
 
 // TestRefusalsBounded: the log is kept by age (retention) and its size is

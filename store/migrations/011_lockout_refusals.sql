@@ -33,3 +33,21 @@ CREATE INDEX callback_refusals_last ON callback_refusals (last_at);
 -- The /links created_by filter offers only the users who created links:
 -- found per user through this index, not by reading every link.
 CREATE INDEX links_created_by ON links (created_by, id);
+
+-- The refusals' day counts (009) count attempts, not rows: an aggregated
+-- row's insert adds its count, and each count-up adds the difference (a
+-- row's minute lies within one day).
+DROP TRIGGER daily_refusals;
+CREATE TRIGGER daily_refusals AFTER INSERT ON callback_refusals
+BEGIN
+    INSERT INTO daily_counts (day, sub_mchid, metric, n)
+    VALUES (date(NEW.received_at, '+8 hours'), '', 'refused', NEW.count)
+    ON CONFLICT (day, sub_mchid, metric) DO UPDATE SET n = n + excluded.n;
+END;
+CREATE TRIGGER daily_refusals_count AFTER UPDATE OF count ON callback_refusals
+WHEN NEW.count > OLD.count
+BEGIN
+    INSERT INTO daily_counts (day, sub_mchid, metric, n)
+    VALUES (date(NEW.received_at, '+8 hours'), '', 'refused', NEW.count - OLD.count)
+    ON CONFLICT (day, sub_mchid, metric) DO UPDATE SET n = n + excluded.n;
+END;
