@@ -55,6 +55,7 @@ type Config struct {
 	MFARequiredRoles        string
 	RefusalRetention        string
 	RefusalMaxRows          string
+	BulkRate                string
 
 	// Single sign-on and LOCAL_LOGIN (config_oidc.go).
 	OIDCIssuer       string
@@ -71,6 +72,7 @@ type Config struct {
 	refusalRetention                time.Duration
 	refusalMaxRows                  int
 	mfaRoles                        []string
+	bulkRate                        float64
 	// Parsed in live mode by Validate.
 	privateKey    *rsa.PrivateKey
 	publicKey     *rsa.PublicKey
@@ -124,6 +126,7 @@ func (c *Config) settings() []setting {
 		{"REFUSAL_RETENTION", &c.RefusalRetention, "720h", "keep refused-notification rows this long after their last attempt", false},
 		{"REFUSAL_MAX_ROWS", &c.RefusalMaxRows, "100000", "size cap of the refused-notification log (then one overflow row a minute)", false},
 		{"MFA_REQUIRED_ROLES", &c.MFARequiredRoles, "", "comma-separated roles that must sign in with two-factor (TOTP); none for no role (default: admin,support live, none in the sandbox)", false},
+		{"BULK_RATE", &c.BulkRate, "5", "calls per second bulk jobs (offboarding, bulk look-ups) make to WeChat Pay", false},
 	}, c.oidcSettings()...)
 }
 
@@ -276,6 +279,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("REFUSAL_MAX_ROWS: %q is not a number of at least 100", c.RefusalMaxRows))
 	} else {
 		c.refusalMaxRows = n
+	}
+	if r, err := strconv.ParseFloat(c.BulkRate, 64); err != nil || !(r >= 0.1 && r <= 100) {
+		errs = append(errs, fmt.Errorf("BULK_RATE: %q is not a number of calls per second between 0.1 and 100", c.BulkRate))
+	} else {
+		c.bulkRate = r
 	}
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < 10 {
 		errs = append(errs, errors.New("ADMIN_PASSWORD: must be at least 10 characters"))

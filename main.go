@@ -151,6 +151,9 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		if err := a.services.Terminations.ResolvePending(ctx, started); err != nil {
 			logger.Error("resolve pending terminations", "err", err)
 		}
+		// Bulk jobs a stop interrupted resume now, after the resolver: an
+		// item left calling takes its termination's settled outcome.
+		go a.services.Bulk.Run(ctx)
 		if a.sandbox != nil {
 			if err := seedSandboxDemo(ctx, a, db, logger); err != nil {
 				logger.Error("sandbox demo data", "err", err)

@@ -77,23 +77,26 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 		MchID: wp.Config.MchID, ServiceID: wp.Config.ServiceID, AppID: wp.Config.AppID, Logger: logger, Registerer: reg,
 		// TOTP secrets are sealed under a key derived from the session key.
 		SessionKey: key, MFARequiredRoles: cfg.MFARoles(),
+		BulkRate: cfg.bulkRate,
 	})
 	cfg.applyOIDC(a.services, db, base, logger)
 	deps := handlers.Deps{
-		Services:     a.services,
-		Logs:         db,
-		Health:       db,
-		Sessions:     handlers.NewSessionStore(db, key, base.Scheme == "https", time.Now),
-		Logger:       logger,
-		BaseURL:      base,
-		Sandbox:      cfg.Sandbox(),
-		CSRFExempt:   wp.CSRFExempt,
-		TrustProxy:   trust,
-		MetricsToken: cfg.MetricsToken,
-		Registry:     reg,
-		Receiver:     handlers.Receiver{Parser: wp.Verifier},
-		JSSDK:        wp.Tickets,
-		JSSDKURL:     wp.JSSDKURL,
+		Services:      a.services,
+		Logs:          db,
+		Health:        db,
+		Notifications: db,
+		APICalls:      wp.Client,
+		Sessions:      handlers.NewSessionStore(db, key, base.Scheme == "https", time.Now),
+		Logger:        logger,
+		BaseURL:       base,
+		Sandbox:       cfg.Sandbox(),
+		CSRFExempt:    wp.CSRFExempt,
+		TrustProxy:    trust,
+		MetricsToken:  cfg.MetricsToken,
+		Registry:      reg,
+		Receiver:      handlers.Receiver{Parser: wp.Verifier},
+		JSSDK:         wp.Tickets,
+		JSSDKURL:      wp.JSSDKURL,
 	}
 	deps.Keys.PublicKeyID = wp.Config.PublicKeyID
 	if a.certs != nil {

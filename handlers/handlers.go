@@ -31,7 +31,13 @@ type Deps struct {
 	// Logs serves the read-only screens.
 	Logs LogStore
 	// Health checks the database for /healthz.
-	Health   Pinger
+	Health Pinger
+	// Notifications says when the last notification arrived (/healthz,
+	// overview); nil: not shown.
+	Notifications NotificationClock
+	// APICalls reports WeChat Pay's answer to the latest call (/healthz,
+	// overview); nil: not shown.
+	APICalls APICalls
 	Sessions *SessionStore
 	Logger   *slog.Logger
 	Now      func() time.Time

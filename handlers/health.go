@@ -7,17 +7,68 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/views"
 )
 
-// healthz answers 200 when the database answers a query.
+// NotificationClock says when the newest notification arrived (store.DB).
+type NotificationClock interface {
+	LastNotificationAt(ctx context.Context) (*time.Time, error)
+}
+
+// APICalls reports the latest call sent to WeChat Pay (payscore.Client).
+type APICalls interface {
+	LastCall() (payscore.LastCall, bool)
+}
+
+// healthz answers 200 when the database answers a query, 503 when it does
+// not: that is all its status says. Its body adds, for people and
+// dashboards, when the last notification arrived and whether WeChat Pay
+// answered the console's last call; neither changes the status (a quiet
+// night or WeChat Pay failing is not the console being down: alerts watch
+// those through /metrics).
 func (h *Handler) healthz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
+	body := map[string]any{"status": "ok", "db": "ok"}
+	status := http.StatusOK
 	if err := h.Health.Ping(ctx); err != nil {
 		h.Logger.Error("health check failed", "err", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "db": "error"})
+		body["status"], body["db"], status = "unavailable", "error", http.StatusServiceUnavailable
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "db": "ok"})
+	hv := h.healthView(ctx, status == http.StatusOK)
+	var last any
+	if hv.LastNotification != nil {
+		last = hv.LastNotification.UTC().Format(time.RFC3339)
+	}
+	body["last_notification_at"] = last
+	api := map[string]any{"answered": nil}
+	if hv.API != nil {
+		api = map[string]any{"answered": hv.API.Answered, "at": hv.API.At.UTC().Format(time.RFC3339),
+			"call": hv.API.Call, "outcome": hv.API.Outcome}
+	}
+	body["wechatpay_api"] = api
+	return c.JSON(status, body)
+}
+
+// healthView is what /healthz and the overview say about notifications and
+// WeChat Pay; dbOK false skips the database.
+func (h *Handler) healthView(ctx context.Context, dbOK bool) views.HealthView {
+	var v views.HealthView
+	if dbOK && h.Notifications != nil {
+		last, err := h.Notifications.LastNotificationAt(ctx)
+		if err != nil {
+			h.Logger.Warn("health: last notification", "err", err)
+		}
+		v.LastNotification = last
+	}
+	if h.APICalls != nil {
+		if lc, ok := h.APICalls.LastCall(); ok {
+			v.API = &views.APICallView{At: lc.At, Call: lc.Call, Outcome: lc.Outcome, Answered: lc.Answered}
+		}
+	}
+	return v
 }
 
 // metricsPage serves the Prometheus text format to whom metricsAllowed lets in.

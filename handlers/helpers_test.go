@@ -234,6 +234,9 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 		deps.AdjustServices(ts.svc)
 	}
 	deps.Services, deps.Logs, deps.Health = ts.svc, deps.Store, deps.Store
+	if deps.Notifications == nil {
+		deps.Notifications = deps.Store
+	}
 	ts.h = New(deps.Deps)
 	ts.e = ts.h.Echo()
 	if cfg.extra != nil {

@@ -43,6 +43,7 @@ func (h *Handler) overview(c echo.Context) error {
 		Callbacks24h:         figures.Callbacks24h,
 		Refusals24h:          figures.Refusals24h,
 		TerminatedToday:      figures.TerminatedToday,
+		Health:               h.healthView(rctx, true),
 	}
 	if currentIdentity(c).User.Role == store.RoleAdmin {
 		if v.Emergency, err = h.emergencyView(rctx); err != nil {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -57,6 +58,14 @@ func (h *Handler) routes() []route {
 		{method: http.MethodPost, path: "/h5/:slug/event", roles: public, handler: h.landingEvent, extra: []echo.MiddlewareFunc{h.sameOrigin(), h.beaconLimit}},
 		{method: http.MethodGet, path: "/authorizations", roles: signedIn, handler: h.lookupAuthorization, nav: "nav.authorizations"},
 		{method: http.MethodPost, path: "/authorizations/:code/terminate", roles: support, handler: h.terminateAuthorization},
+		{method: http.MethodGet, path: "/bulk", roles: signedIn, handler: h.bulkPage, nav: "nav.bulk"},
+		{method: http.MethodPost, path: "/bulk/lookup", roles: signedIn, handler: h.bulkLookup,
+			extra: []echo.MiddlewareFunc{middleware.BodyLimit(strconv.Itoa(bulkLookupMax+64<<10) + "B")}},
+		{method: http.MethodGet, path: offboardRoute, roles: support, handler: h.offboardPage},
+		{method: http.MethodPost, path: offboardRoute, roles: support, handler: h.startOffboard, extra: stepUp},
+		// GET /jobs/{id}.csv too: Echo has no suffix after a parameter.
+		{method: http.MethodGet, path: "/jobs/:id", roles: signedIn, handler: h.job},
+		{method: http.MethodPost, path: "/jobs/:id/cancel", roles: signedIn, handler: h.cancelJob},
 		{method: http.MethodGet, path: "/callbacks", roles: signedIn, handler: h.callbacks, nav: "nav.callbacks"},
 		{method: http.MethodGet, path: "/callbacks.csv", roles: signedIn, handler: h.callbacksCSV},
 		{method: http.MethodGet, path: "/callbacks/:id", roles: signedIn, handler: h.callback},
@@ -121,8 +130,13 @@ func (h *Handler) Echo() *echo.Echo {
 		},
 	}))
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-		Limit:   "1MiB",
-		Skipper: func(c echo.Context) bool { return c.Request().URL.Path == "/notify/payscore" },
+		Limit: "1MiB",
+		// The notification receiver bounds its own body; a bulk look-up's
+		// list has its own, larger, limit (its route's).
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return p == "/notify/payscore" || p == "/bulk/lookup"
+		},
 	}))
 	e.Use(h.csrf())
 	e.Use(h.loadIdentity)

@@ -198,6 +198,7 @@ type Client struct {
 	sdk       *core.Client
 	validator *validators.WechatPayResponseValidator
 	metrics   *metrics
+	last      lastCall
 }
 
 // NewClient checks cfg and builds a Client on the SDK's core.Client.
@@ -471,6 +472,7 @@ func (c *Client) codeURL(code string) string {
 
 func (c *Client) observe(call string, start time.Time, errp *error) {
 	c.metrics.duration.WithLabelValues(call, outcome(*errp)).Observe(time.Since(start).Seconds())
+	c.last.record(call, *errp, time.Now())
 }
 
 func outcome(err error) string {

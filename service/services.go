@@ -26,6 +26,7 @@ type Store interface {
 	AutoRenewStore
 	StatsStore
 	AuditStore
+	BulkStore
 }
 
 // PayScore is the WeChat Pay Score API (payscore.Client).
@@ -59,6 +60,9 @@ type Config struct {
 	// AppID is PAYSCORE_APPID: a notification for one of our links must
 	// name it.
 	AppID string
+	// BulkRate is the calls per second bulk jobs make to WeChat Pay
+	// (default DefaultBulkRate).
+	BulkRate float64
 }
 
 // Services are the console's services, built over one store and client.
@@ -84,6 +88,7 @@ type Services struct {
 	// OIDC is single sign-on with the identity provider; nil when
 	// OIDC_ISSUER is not set.
 	OIDC *OIDC
+	Bulk *Bulk
 }
 
 // New builds every service from cfg.
@@ -119,5 +124,7 @@ func New(cfg Config) *Services {
 	s.Stats = &Stats{Store: cfg.Store, Now: now}
 	s.Reconciler = &Reconciler{Store: cfg.Store, PayScore: term, Terminations: s.Terminations,
 		Now: now, Logger: logger, Registerer: cfg.Registerer}
+	s.Bulk = &Bulk{Store: cfg.Store, Terminations: s.Terminations, PayScore: term,
+		Limiter: NewLimiter(cfg.BulkRate), Now: now, Logger: logger}
 	return s
 }

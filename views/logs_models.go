@@ -149,6 +149,9 @@ type OverviewView struct {
 	CertificateError string
 	// Charts are the last 30 days (charts.templ).
 	Charts ChartsView
+	// Health says when the last notification arrived and whether WeChat
+	// Pay answered the last call.
+	Health HealthView
 }
 
 // SigningKeyRow is one key that signed accepted notifications.

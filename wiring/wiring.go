@@ -161,6 +161,9 @@ type ServiceOptions struct {
 	SessionKey []byte
 	// MFARequiredRoles must sign in with two-factor (MFA_REQUIRED_ROLES).
 	MFARequiredRoles []string
+	// BulkRate is the calls per second bulk jobs make to WeChat Pay
+	// (BULK_RATE; 0: service.DefaultBulkRate).
+	BulkRate float64
 }
 
 // NewServices builds the services over db and pay (the WeChatPay's Client;
@@ -180,5 +183,6 @@ func NewServices(db *store.DB, pay service.PayScore, o ServiceOptions) *service.
 		SessionKey: o.SessionKey,
 		// MFARequiredRoles must sign in with two-factor.
 		MFARequiredRoles: o.MFARequiredRoles,
+		BulkRate:         o.BulkRate,
 	})
 }

