@@ -225,7 +225,7 @@ func (e *CodeListError) Error() string {
 }
 
 // ParseCodes reads a pasted or uploaded list of authorization codes: one
-// or more a line, separated by commas, semicolons, tabs or spaces (a CSV's
+// or more a line, separated by commas, semicolons or tabs (a CSV's
 // first column works; a header cell "authorization_code" is skipped). More
 // than MaxBulkCodes, an invalid code or a code given twice is refused
 // (Invalid, with a *CodeListError saying which).
@@ -235,11 +235,12 @@ func ParseCodes(text string) ([]string, error) {
 	seen := map[string]int{}
 	cl := &CodeListError{}
 	for n, line := range strings.Split(text, "\n") {
-		fields := strings.FieldsFunc(line, func(r rune) bool {
-			return r == ',' || r == ';' || r == '\t' || r == ' ' || r == '\r' || r == '"' || r == '\u3000'
-		})
+		fields := strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ';' || r == '\t' })
 		for _, f := range fields {
-			if strings.EqualFold(f, "authorization_code") {
+			// Spaces and a CSV's quotes around a code are not part of it;
+			// spaces inside one make it invalid.
+			f = strings.Trim(strings.TrimSpace(f), "\"\u3000")
+			if f == "" || strings.EqualFold(f, "authorization_code") {
 				continue
 			}
 			cl.Count++

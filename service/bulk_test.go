@@ -329,7 +329,7 @@ func TestBulkRateLimit(t *testing.T) {
 }
 
 func TestParseCodes(t *testing.T) {
-	codes, err := ParseCodes("\ufeffauthorization_code\nA-1\r\nB-2, C_3;D|4\n\n  E*5\t")
+	codes, err := ParseCodes("\ufeffauthorization_code\nA-1\r\nB-2, C_3;D|4\n\n  \"E*5\"\t")
 	if err != nil || strings.Join(codes, " ") != "A-1 B-2 C_3 D|4 E*5" {
 		t.Fatalf("codes = %q, %v", codes, err)
 	}
@@ -339,7 +339,7 @@ func TestParseCodes(t *testing.T) {
 		chk  func(*CodeListError) bool
 	}{
 		"empty":      {" \n ", "bulk.err.empty", func(e *CodeListError) bool { return e.Count == 0 }},
-		"invalid":    {"A-1\nbad!code\n" + strings.Repeat("x", 33), "bulk.err.invalid", func(e *CodeListError) bool { return len(e.Invalid) == 2 && e.Invalid[0].Line == 2 }},
+		"invalid":    {"A-1\nbad!code\n" + strings.Repeat("x", 33) + "\nnot a code", "bulk.err.invalid", func(e *CodeListError) bool { return len(e.Invalid) == 3 && e.Invalid[0].Line == 2 }},
 		"duplicates": {"A-1\nB-2\nA-1", "bulk.err.duplicates", func(e *CodeListError) bool { return len(e.Duplicates) == 1 && e.Duplicates[0] == BadCode{3, "A-1"} }},
 		"too many":   {strings.Repeat("CODE\n", 0) + manyCodes(MaxBulkCodes+1), "bulk.err.too_many", func(e *CodeListError) bool { return e.TooMany && e.Count == MaxBulkCodes+1 }},
 	} {

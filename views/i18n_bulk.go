@@ -22,7 +22,7 @@ var bulkStrings = map[string]entry{
 	"bulk.err.duplicates":      {"有授权协议号重复出现，未开始查询：请去掉重复项。", "Some codes are given more than once; nothing was started: remove the repeats."},
 	"bulk.err.invalid.list":    {"格式不正确的：", "Not valid:"},
 	"bulk.err.duplicates.list": {"重复的：", "Repeated:"},
-	"bulk.line":                {"第几行", "line"},
+	"bulk.line":                {"行", "line"},
 	"bulk.err.confirm":         {"输入的子商户号与该子商户不符，未开始解除。", "The sub_mchid typed does not match this sub-merchant; nothing was started."},
 	"bulk.err.none":            {"该子商户没有可用（AVAILABLE）状态的授权，无需解除。", "This sub-merchant has no AVAILABLE authorization: there is nothing to terminate."},
 	"bulk.err.running":         {"该子商户已有批量解除任务在进行中。", "An offboarding of this sub-merchant is already running."},
