@@ -27,7 +27,10 @@ func TestLastCall(t *testing.T) {
 	}{
 		{func() error { _, err := c.Terminate(ctx, req); return err }, true, OutcomeOK},
 		{func() error { _, err := c.Terminate(ctx, req); return err }, true, OutcomeAPIError},
-		{func() error { _, err := c.Query(ctx, QueryRequest{AuthorizationCode: testCode, SubMchID: testSubMchID}); return err }, false, OutcomeBadSignature},
+		{func() error {
+			_, err := c.Query(ctx, QueryRequest{AuthorizationCode: testCode, SubMchID: testSubMchID})
+			return err
+		}, false, OutcomeBadSignature},
 	}
 	for i, s := range steps {
 		_ = s.call()

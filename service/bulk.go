@@ -302,7 +302,9 @@ func (s *Bulk) StartLookup(ctx context.Context, actor Actor, codes []string, liv
 }
 
 // Job reads a job with its counts.
-func (s *Bulk) Job(ctx context.Context, id int64) (*store.BulkJob, error) { return s.Store.BulkJob(ctx, id) }
+func (s *Bulk) Job(ctx context.Context, id int64) (*store.BulkJob, error) {
+	return s.Store.BulkJob(ctx, id)
+}
 
 // Jobs lists the latest jobs of a kind ("" for all).
 func (s *Bulk) Jobs(ctx context.Context, kind string, limit int) ([]store.BulkJob, error) {
