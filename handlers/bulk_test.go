@@ -232,25 +232,30 @@ func TestOffboardOverHTTP(t *testing.T) {
 	}
 }
 
-// TestOffboardAsksPasswordAfterReauthWindow: a sign-in older than
-// service.ReauthAfter must give the password, as a single termination does.
-func TestOffboardAsksPasswordAfterReauthWindow(t *testing.T) {
+// TestOffboardStepsUpAfterReauthWindow: an authentication older than
+// service.ReauthAfter is asked for again (the password here, no
+// two-factor) before anything starts, as for a single termination.
+func TestOffboardStepsUpAfterReauthWindow(t *testing.T) {
 	ts, ps, sub, _ := bulkServer(t, 1)
 	ac := ts.client(t, store.RoleAdmin)
 	ts.clock.Advance(service.ReauthAfter + time.Minute)
 	path := "/sub-merchants/" + strconv.FormatInt(sub.ID, 10) + "/offboard"
-	if res := ac.get(t, path); !res.has(`[data-testid="reauth"]`) {
-		t.Fatalf("no password asked:\n%s", res.body)
+	ac.get(t, path)
+	res := ac.post(t, path, url.Values{"reason": {"商户停止服务"}, "confirm_sub_mchid": {sub.SubMchID}})
+	held := res.doc.Find(`input[name="_form"]`).AttrOr("value", "")
+	if res.status != http.StatusOK || held == "" {
+		t.Fatalf("no step-up asked: %d\n%s", res.status, res.body)
 	}
-	form := url.Values{"reason": {"商户停止服务"}, "confirm_sub_mchid": {sub.SubMchID}, "password": {"wrong password!"}}
-	if res := ac.post(t, path, form); res.status != http.StatusUnprocessableEntity {
+	if jobs, _ := ts.svc.Bulk.Jobs(context.Background(), "", 10); len(jobs) != 0 {
+		t.Fatalf("started before the step-up: %+v", jobs)
+	}
+	if res := ac.post(t, path, url.Values{"_stepup": {"1"}, "_form": {held}, "password": {"wrong password!"}}); res.status != http.StatusUnprocessableEntity {
 		t.Errorf("wrong password: %d, want 422", res.status)
 	}
 	if jobs, _ := ts.svc.Bulk.Jobs(context.Background(), "", 10); len(jobs) != 0 {
 		t.Errorf("started with a wrong password: %+v", jobs)
 	}
-	form.Set("password", testPassword)
-	jobIDFrom(t, ac.post(t, path, form))
+	jobIDFrom(t, ac.post(t, path, url.Values{"_stepup": {"1"}, "_form": {held}, "password": {testPassword}}))
 	runJobs(t, ts)
 	if ps.calls() != 1 {
 		t.Errorf("calls = %d", ps.calls())
