@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -448,6 +449,14 @@ func (s *Bulk) terminateItem(ctx context.Context, j *store.BulkJob, it *store.Bu
 		it.PriorTerminations = len(terms)
 	}
 	starter := Actor{UserID: j.UserID, Username: j.Username, IP: j.IP}
+	// The terminate call's token is taken now, before the saga writes its
+	// intent: a stop between that write and the call then leaves a
+	// moment, not a wait in the bucket, in which a termination is begun
+	// but not sent (the start-up resolver records it failed, interrupted).
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	t.PayScore = s.limitedPrepaid()
 	res, err := t.Terminate(ctx, starter, code, it.SubMchID, j.Reason)
 	if KindOf(err) == Conflict {
 		// One in flight already (a person's, from the look-up screen): it
@@ -552,6 +561,15 @@ func (s *Bulk) limitedTerminations() *Terminations {
 	return &Terminations{Store: s.Terminations.Store, PayScore: s.limited(), Now: s.Terminations.Now, Logger: s.Terminations.Logger}
 }
 
+// limitedPrepaid is limited, its first terminate call's token already
+// taken.
+func (s *Bulk) limitedPrepaid() limitedPayScore {
+	l := s.limited()
+	l.prepaid = &atomic.Bool{}
+	l.prepaid.Store(true)
+	return l
+}
+
 func (s *Bulk) limited() limitedPayScore {
 	next := s.PayScore
 	var term Terminator
@@ -576,6 +594,9 @@ type limitedPayScore struct {
 	b     *Bulk
 	query Querier
 	term  Terminator
+	// prepaid, when set and true, is a token taken for the next terminate
+	// call.
+	prepaid *atomic.Bool
 }
 
 func (l limitedPayScore) Query(ctx context.Context, req payscore.QueryRequest) (*payscore.Authorization, error) {
@@ -592,8 +613,10 @@ func (l limitedPayScore) Query(ctx context.Context, req payscore.QueryRequest) (
 
 func (l limitedPayScore) Terminate(ctx context.Context, req payscore.TerminateRequest) (string, error) {
 	for attempt := 0; ; attempt++ {
-		if err := l.b.wait(ctx); err != nil {
-			return "", err
+		if l.prepaid == nil || !l.prepaid.CompareAndSwap(true, false) {
+			if err := l.b.wait(ctx); err != nil {
+				return "", err
+			}
 		}
 		id, err := l.term.Terminate(ctx, req)
 		if !l.b.throttled(err) || !turnedAway(err) || attempt >= maxRateLimitRetries {
