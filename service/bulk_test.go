@@ -413,3 +413,25 @@ func TestBulkLookup(t *testing.T) {
 		t.Errorf("look-up audit = %+v", got)
 	}
 }
+
+// TestBulkNoResendAfterUnknown: a FREQUENCY_LIMITED answer that came after
+// an attempt whose outcome is unknown is not sent again: that attempt may
+// have terminated the authorization.
+func TestBulkNoResendAfterUnknown(t *testing.T) {
+	ctx := context.Background()
+	e, codes := bulkEnv(t, 1)
+	e.ps.terminate = func(r payscore.TerminateRequest) (string, error) {
+		return "", &payscore.AfterUnknownError{Attempts: 2,
+			Err: &payscore.APIError{Status: 429, Code: payscore.CodeFrequencyLimited, Message: "频率超限", RequestID: "REQ-429"}}
+	}
+	if _, err := e.svc.Bulk.StartOffboard(ctx, alice, e.sub.ID, "商户停止服务", e.sub.SubMchID); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, e.svc.Bulk)
+	if e.ps.terminates != 1 {
+		t.Errorf("terminate calls = %d, want 1 (not sent again)", e.ps.terminates)
+	}
+	if terms, _ := e.db.TerminationsByCode(ctx, codes[0]); len(terms) != 1 {
+		t.Errorf("terminations = %+v, want one", terms)
+	}
+}
