@@ -98,6 +98,12 @@ type Handler struct {
 	loginLimit echo.MiddlewareFunc
 	// beaconLimit throttles the landing page's funnel beacons per address.
 	beaconLimit echo.MiddlewareFunc
+	// refusalBudget limits the refused notification attempts of each
+	// client address (notify_budget.go).
+	refusalBudget refusalBudget
+	// senders puts addresses not yet known to send signed notifications
+	// in a lane of their own (notify_budget.go).
+	senders senderLanes
 }
 
 // New builds the handlers.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -306,5 +307,74 @@ func TestLookupCrossSite(t *testing.T) {
 	}
 	if !res.has(`[data-testid="live"]`) || res.has(`[data-testid="cross-site"]`) {
 		t.Error("the same-origin look-up does not show the live answer")
+	}
+}
+
+// TestNotifyRefusalBudget: an address past its refused-attempt budget is
+// answered 429 before its body is read or checked (counted as
+// rate_limited); other addresses, WeChat Pay's real notifications among
+// them, are not affected.
+func TestNotifyRefusalBudget(t *testing.T) {
+	ts, n := newReceiverServer(t)
+	_, other := testKeys(t)
+	junk, _ := n.valid(t, "EV-JUNK", payscore.EventUserOpenService, "JUNK", time.Now())
+	h := n.headers(t, junk, other, n.keyID, time.Now())
+	h.Set("X-Forwarded-For", "198.51.100.7")
+	var statuses []int
+	for range refusalBurst + 5 {
+		status, _ := n.send(t, junk, h)
+		statuses = append(statuses, status)
+	}
+	for i, s := range statuses {
+		want := http.StatusUnauthorized
+		if i >= refusalBurst {
+			want = http.StatusTooManyRequests
+		}
+		if s != want {
+			t.Fatalf("junk %d: status %d, want %d (all: %v)", i+1, s, want, statuses)
+		}
+	}
+	if got, want := refusedAttempts(t, ts.db, reasonRateLimited), 5; got != want {
+		t.Errorf("rate_limited refusals = %d, want %d", got, want)
+	}
+	body, rh := n.valid(t, "EV-REAL-1", payscore.EventUserOpenService, "REAL-1", time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	if status, resp := n.send(t, body, rh); status != http.StatusNoContent {
+		t.Errorf("real notification from another address: status %d (%s)", status, resp)
+	}
+}
+
+// TestNotifyStrangersLane: while the strangers' lane is full, a
+// notification from an address that never delivered a signed one is
+// answered 503 unchecked (counted as busy), and one from an address that
+// did goes straight through.
+func TestNotifyStrangersLane(t *testing.T) {
+	ts, n := newReceiverServer(t)
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	body, h := n.valid(t, "EV-KNOWN-1", payscore.EventUserOpenService, "KNOWN-1", at)
+	if status, resp := n.send(t, body, h); status != http.StatusNoContent { // 127.0.0.1 is known from now
+		t.Fatalf("first notification: status %d (%s)", status, resp)
+	}
+	lanes := &ts.h.senders
+	for range cap(lanes.strangers) {
+		lanes.strangers <- struct{}{}
+	}
+	lanes.waiting.Add(maxStrangersWaiting)
+	defer func() {
+		lanes.waiting.Add(-maxStrangersWaiting)
+		for range cap(lanes.strangers) {
+			<-lanes.strangers
+		}
+	}()
+	body, h = n.valid(t, "EV-STRANGER-1", payscore.EventUserOpenService, "STRANGER-1", at)
+	h.Set("X-Forwarded-For", "203.0.113.77")
+	if status, _ := n.send(t, body, h); status != http.StatusServiceUnavailable {
+		t.Errorf("stranger while the lane is full: status %d, want 503", status)
+	}
+	if got := refusedAttempts(t, ts.db, reasonBusy); got != 1 {
+		t.Errorf("busy refusals = %d, want 1", got)
+	}
+	body, h = n.valid(t, "EV-KNOWN-2", payscore.EventUserOpenService, "KNOWN-2", at)
+	if status, resp := n.send(t, body, h); status != http.StatusNoContent {
+		t.Errorf("known sender while the lane is full: status %d (%s), want 204", status, resp)
 	}
 }

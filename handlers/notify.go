@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,21 @@ func newNotifyMetrics(reg prometheus.Registerer) *notifyMetrics {
 // answer is 204 only after the commit.
 func (h *Handler) notify(c echo.Context) error {
 	req := c.Request()
+	if h.refusalBudget.exhausted(c.RealIP()) {
+		// Too many refused attempts from this address: answered before
+		// anything is read or checked.
+		return h.refuse(c, http.StatusTooManyRequests, store.Refusal{Reason: reasonRateLimited}, "too many refused attempts, retry later")
+	}
+	addr := c.RealIP()
+	if !h.senders.isKnown(addr, time.Now()) {
+		// Not a sender of signed notifications lately: through the
+		// strangers' lane (notify_budget.go).
+		release, ok := h.senders.enter(req.Context())
+		if !ok {
+			return h.refuse(c, http.StatusServiceUnavailable, store.Refusal{Reason: reasonBusy}, "busy, retry later")
+		}
+		defer release()
+	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, payscore.MaxNotificationBytes+1))
 	if err != nil {
 		return h.refuse(c, http.StatusBadRequest, store.Refusal{Reason: payscore.ReasonMalformed}, "cannot read body")
@@ -62,6 +78,8 @@ func (h *Handler) notify(c echo.Context) error {
 		h.Logger.Warn("notification refused", "reason", ne.Reason, "err", err, "ip", c.RealIP())
 		return h.refuse(c, notifyRefusalStatus(ne.Reason), store.Refusal{Reason: ne.Reason, NotificationID: ne.NotificationID}, "refused: "+ne.Reason)
 	}
+	// Signed by WeChat Pay: its address skips the strangers' lane from now.
+	h.senders.markKnown(addr, time.Now())
 	outcome, err := h.Services.Notifications.Receive(req.Context(), n, c.RealIP())
 	var refused *service.RefusedError
 	switch {
@@ -112,6 +130,9 @@ func (h *Handler) refuse(c echo.Context, status int, r store.Refusal, msg string
 		r.Serial = c.Request().Header.Get("Wechatpay-Serial")
 	}
 	r.RemoteAddr = c.RealIP()
+	if r.Reason != reasonRateLimited && r.Reason != reasonBusy {
+		h.refusalBudget.charge(r.RemoteAddr)
+	}
 	h.Services.Notifications.Refuse(c.Request().Context(), r)
 	return failJSON(c, status, msg)
 }
