@@ -88,15 +88,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return exitOK
 	}
 	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			logger.Error("configuration: " + line)
-		}
+		logConfigError(logger, err)
 		return exitConfig
 	}
 	if err := cfg.Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			logger.Error("configuration: " + line)
-		}
+		logConfigError(logger, err)
 		return exitConfig
 	}
 	if err := serveWith(ctx, cfg, logger); err != nil {
@@ -104,6 +100,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return exitFail
 	}
 	return exitOK
+}
+
+// logConfigError logs each line of a configuration error on its own, so
+// that every missing or wrong setting is named.
+func logConfigError(logger *slog.Logger, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		logger.Error("configuration: " + line)
+	}
 }
 
 // serveWith runs the console until ctx ends, then shuts down gracefully:

@@ -88,9 +88,7 @@ func sandboxCommand(ctx context.Context, args []string, getenv func(string) stri
 		return exitOK
 	}
 	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			logger.Error("configuration: " + line)
-		}
+		logConfigError(logger, err)
 		return exitConfig
 	}
 	if err := serveSandbox(ctx, cfg, logger); err != nil {
