@@ -91,7 +91,7 @@ func plurals(m map[string]plural) map[string]entry {
 // catalog holds every string the console shows, in both languages. Each
 // screen keeps its strings beside its components; keys must not repeat.
 var catalog = merge(coreStrings, linkStrings, supportStrings, supportPlurals, logStrings, accountStrings, accountPlurals,
-	customerStrings, plurals(customerPlurals), ssoStrings, hardenStrings, hardenPlurals, bulkStrings, bulkPlurals)
+	customerStrings, plurals(customerPlurals), ssoStrings, hardenStrings, hardenPlurals, bulkStrings, bulkPlurals, ux3Strings)
 
 func merge(parts ...map[string]entry) map[string]entry {
 	out := map[string]entry{}
@@ -131,7 +131,7 @@ var coreStrings = map[string]entry{
 	"login.failed":       {"用户名或密码错误。", "Wrong username or password."},
 	"login.locked":       {"登录失败次数过多，账户已锁定至 %s。", "Too many failed sign-ins: the account is locked until %s."},
 	"login.required":     {"请输入用户名和密码。", "Enter your username and password."},
-	"login.expired":      {"会话已过期，请重新登录。", "Your session has ended; sign in again."},
+	"login.expired":      {"会话已失效，请重新登录。", "Your session has ended; sign in again."},
 	"logout.done":        {"您已退出。", "You have signed out."},
 	"users.title":        {"用户管理", "Users"},
 	"users.username":     {"用户名", "Username"},
@@ -169,7 +169,7 @@ var coreStrings = map[string]entry{
 	"error.500":          {"服务器内部错误，已记录。", "Internal error; it has been logged."},
 	"error.502":          {"微信支付暂时无法访问。", "WeChat Pay could not be reached."},
 	"error.503":          {"服务暂不可用。", "The service is unavailable."},
-	"error.back":         {"返回首页", "Back to the overview"},
+	"error.back":         {"返回概览", "Back to the overview"},
 	"common.save":        {"保存", "Save"},
 	"common.yes":         {"是", "Yes"},
 	"common.no":          {"否", "No"},

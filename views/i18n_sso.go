@@ -8,10 +8,10 @@ var ssoStrings = map[string]entry{
 	"sso.refused.title": {"单点登录未成功", "Single sign-on did not sign you in"},
 	"sso.back":          {"返回登录页", "Back to sign-in"},
 
-	"sso.err.no_mapped_role":      {"您在身份提供方的角色没有对应的控制台角色，无法登录。请联系管理员为您分配角色。", "Your roles at the identity provider map to no role in this console, so you cannot sign in. Ask an administrator to give you a role."},
+	"sso.err.no_mapped_role":      {"您在身份提供方的角色没有对应的控制台角色，无法登录。请联系管理员为您分配角色。", "Your roles at the identity provider map to no role in this console, so you cannot sign in. Ask an admin to give you a role."},
 	"sso.err.disabled":            {"您的账户已在控制台中停用。", "Your account is disabled in this console."},
 	"sso.err.bad_username":        {"身份提供方未提供可用的用户名（preferred_username：3–32 位字母、数字、点、下划线或连字符）。", "The identity provider sent no usable username (preferred_username: 3–32 letters, digits, dots, underscores or hyphens)."},
-	"sso.err.username_taken":      {"控制台中已有同名的本地账户，不能用单点登录使用它。请联系管理员。", "A local account with your username already exists in this console; single sign-on cannot take it over. Ask an administrator."},
+	"sso.err.username_taken":      {"控制台中已有同名的本地账户，不能用单点登录使用它。请联系管理员。", "A local account with your username already exists in this console; single sign-on cannot take it over. Ask an admin."},
 	"sso.err.token_refused":       {"身份提供方的应答未通过校验，请重新登录。", "The identity provider's answer did not pass verification. Sign in again."},
 	"sso.err.bad_state":           {"登录请求已失效或不是从本浏览器发起的，请重新登录。", "This sign-in has expired or was not started in this browser. Sign in again."},
 	"sso.err.provider_error":      {"暂时无法连接身份提供方，请稍后重试。", "The identity provider cannot be reached right now. Try again later."},
