@@ -3,6 +3,8 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/a-h/templ"
@@ -50,7 +52,33 @@ func (h *Handler) langContext(c echo.Context) context.Context {
 	if ck, err := c.Cookie("lang"); err == nil && ck.Value == views.LangEN {
 		lang = views.LangEN
 	}
-	return views.WithLang(c.Request().Context(), lang)
+	ctx := views.WithLang(c.Request().Context(), lang)
+	return views.WithHere(ctx, here(c))
+}
+
+// here is the page the person is on, as a local path with its query: a
+// GET's own URL; for htmx, the browser's URL (HX-Current-URL); for a POST,
+// the page its form was sent from (the _from field every form carries).
+// "" when unknown or not local.
+func here(c echo.Context) string {
+	r := c.Request()
+	var s string
+	switch {
+	case r.Header.Get("HX-Request") != "":
+		u, err := url.Parse(r.Header.Get("HX-Current-URL"))
+		if err != nil {
+			return ""
+		}
+		s = u.RequestURI()
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		s = r.URL.RequestURI()
+	default:
+		s = c.FormValue("_from")
+	}
+	if s == "" || safeNext(s) != s {
+		return ""
+	}
+	return s
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -86,6 +86,7 @@ func (h *Handler) routes() []route {
 		{method: http.MethodPost, path: "/notify/payscore", roles: public, handler: h.notify},
 		{method: http.MethodGet, path: "/healthz", roles: public, handler: h.healthz},
 		{method: http.MethodGet, path: "/metrics", roles: public, handler: h.metricsPage},
+		{method: http.MethodGet, path: "/favicon.ico", roles: public, handler: favicon},
 	}
 }
 
@@ -148,15 +149,7 @@ func (h *Handler) Echo() *echo.Echo {
 		}
 		e.Add(r.method, r.path, r.handler, mw...)
 	}
-	assets := e.Group("/static", func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			// Asset URLs carry a content hash (static.URL), so a copy never goes stale.
-			if c.QueryParam("v") != "" {
-				c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-			}
-			return next(c)
-		}
-	})
+	assets := e.Group("/static", staticHeaders, staticGzip())
 	assets.StaticFS("/", static.FS)
 	if h.MountSandbox != nil {
 		// Admins only; each control used is audited (sandbox.<control>).

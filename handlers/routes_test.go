@@ -121,6 +121,7 @@ func walkTable(ts *testServer) []walkRow {
 		{method: "POST", route: "/notify/payscore", want: walkEveryone(http.StatusUnauthorized)},
 		{method: "GET", route: "/healthz", want: walkEveryone(http.StatusOK)},
 		{method: "GET", route: "/metrics", headers: metricsAuth, want: walkEveryone(http.StatusOK)},
+		{method: "GET", route: "/favicon.ico", want: walkEveryone(http.StatusOK)},
 	}
 }
 

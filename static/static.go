@@ -17,7 +17,7 @@ const (
 	HTMXFile    = "htmx-" + HTMXVersion + ".min.js"
 )
 
-//go:embed *.js *.css
+//go:embed *.js *.css *.svg *.ico
 var files embed.FS
 
 // FS is the asset file system.

@@ -39,3 +39,44 @@ func invalid(errs map[string]string, field string) string {
 	}
 	return "false"
 }
+
+type hereKey struct{}
+
+// WithHere records the page a person is on (a local path with its query):
+// the request's own URL for a GET, the page a form was sent from for a
+// POST. The layout's language switch goes back there.
+func WithHere(ctx context.Context, here string) context.Context {
+	return context.WithValue(ctx, hereKey{}, here)
+}
+
+// Here is the page recorded by WithHere, or "".
+func Here(ctx context.Context) string {
+	s, _ := ctx.Value(hereKey{}).(string)
+	return s
+}
+
+// langNext is where the language switch leads back to.
+func langNext(ctx context.Context, p Page) string {
+	if h := Here(ctx); h != "" {
+		return h
+	}
+	return p.Path
+}
+
+// otherHTMLLang is the lang attribute of the switch's label, which is in
+// the other language.
+func otherHTMLLang(ctx context.Context) string {
+	if Lang(ctx) == LangEN {
+		return "zh-CN"
+	}
+	return "en"
+}
+
+// testID is name on the copy that carries the test ids, "menu-"+name on
+// the phone menu's copy.
+func testID(ids bool, name string) string {
+	if ids {
+		return name
+	}
+	return "menu-" + name
+}
