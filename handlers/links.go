@@ -139,7 +139,7 @@ func (h *Handler) links(c echo.Context) error {
 	for _, l := range list {
 		v.Rows = append(v.Rows, views.LinkRow{ID: l.ID, SubMchID: l.SubMchID, SubMerchantName: l.SubMerchantName, Code: l.AuthorizationCode,
 			State: l.State, CreatedBy: l.CreatedByName, Created: l.CreatedAt, Expires: l.TokenExpiresAt,
-			Expired: !now.Before(l.TokenExpiresAt), Opens: l.Opens, Left: l.TokenExpiresAt.Sub(now)})
+			Expired: !now.Before(l.TokenExpiresAt), Opens: l.Opens, Left: l.TokenExpiresAt.Sub(now), TerminatedBySupport: l.TerminatedBySupport})
 	}
 	subs, err := h.Services.SubMerchants.List(rctx)
 	if err != nil {
@@ -178,6 +178,16 @@ func (h *Handler) linkView(l *store.Link) views.LinkView {
 	}
 	if l.LastOpenedAt != nil {
 		v.LastOpened = *l.LastOpenedAt
+	}
+	v.OpenID, v.TerminatedBySupport = l.OpenID, l.TerminatedBySupport
+	if v.OpenID == "" {
+		v.OpenID = l.SubOpenID
+	}
+	if l.SuccessTime != nil {
+		v.AgreedAt = *l.SuccessTime
+	}
+	if l.CancelTime != nil {
+		v.EndedAt = *l.CancelTime
 	}
 	return v
 }

@@ -57,6 +57,7 @@ func (h *Handler) routes() []route {
 		{method: http.MethodGet, path: "/h5/:slug/qr.png", roles: public, handler: h.landingQR},
 		{method: http.MethodPost, path: "/h5/:slug/event", roles: public, handler: h.landingEvent, extra: []echo.MiddlewareFunc{h.sameOrigin(), h.beaconLimit}},
 		{method: http.MethodGet, path: "/authorizations", roles: signedIn, handler: h.lookupAuthorization, nav: "nav.authorizations"},
+		{method: http.MethodGet, path: "/authorizations/:code", roles: signedIn, handler: h.authorizationPage},
 		{method: http.MethodPost, path: "/authorizations/:code/terminate", roles: support, handler: h.terminateAuthorization},
 		{method: http.MethodGet, path: "/bulk", roles: signedIn, handler: h.bulkPage, nav: "nav.bulk"},
 		{method: http.MethodPost, path: "/bulk/lookup", roles: signedIn, handler: h.bulkLookup,

@@ -88,6 +88,7 @@ func walkTable(ts *testServer) []walkRow {
 		{method: "GET", route: "/h5/:slug/qr.png", path: "/h5/no-such-slug/qr.png", want: walkEveryone(http.StatusNotFound)},
 		{method: "POST", route: "/h5/:slug/event", path: "/h5/no-such-slug/event", want: walkEveryone(http.StatusNotFound)},
 		{method: "GET", route: "/authorizations", want: walkSignedIn(http.StatusSeeOther, http.StatusOK)},
+		{method: "GET", route: "/authorizations/:code", path: "/authorizations/PSC123", want: walkSignedIn(http.StatusSeeOther, http.StatusOK)},
 		// A code this console never saw: refused after the role check, nothing is called.
 		{method: "POST", route: "/authorizations/:code/terminate", path: "/authorizations/PSC123/terminate", want: walkOnly(http.StatusUnauthorized, http.StatusNotFound, store.RoleAdmin, store.RoleSupport)},
 		{method: "GET", route: "/bulk", want: walkSignedIn(http.StatusSeeOther, http.StatusOK)},

@@ -20,22 +20,36 @@ import (
 // it. When WeChat Pay cannot answer, the page says why in the spec's words
 // and shows the last state known locally with its age.
 func (h *Handler) lookupAuthorization(c echo.Context) error {
-	ctx := h.langContext(c)
-	rctx := c.Request().Context()
-	me := currentIdentity(c).User
-	v := views.LookupView{
+	if c.QueryParams().Has("q") && !c.QueryParams().Has("authorization_code") {
+		return h.searchAuthorizations(c)
+	}
+	code := strings.TrimSpace(c.QueryParam("authorization_code"))
+	return h.showAuthorization(c, h.lookupView(c, code), code, c.QueryParams().Has("authorization_code"))
+}
+
+// lookupView is the look-up page's view before anything is looked up.
+func (h *Handler) lookupView(c echo.Context, code string) views.LookupView {
+	return views.LookupView{
 		Now: h.Now(),
 		Form: views.LookupForm{
-			AuthorizationCode: strings.TrimSpace(c.QueryParam("authorization_code")),
+			AuthorizationCode: code,
 			SubMchID:          strings.TrimSpace(c.QueryParam("sub_mchid")),
 			Errors:            map[string]string{},
 		},
 	}
+}
+
+// showAuthorization shows one authorization code: its timeline, WeChat
+// Pay's live answer and the local records (asked: a code was given, even
+// an empty one).
+func (h *Handler) showAuthorization(c echo.Context, v views.LookupView, code string, asked bool) error {
+	ctx := h.langContext(c)
+	rctx := c.Request().Context()
+	me := currentIdentity(c).User
 	render := func(status int) error {
 		return h.renderPage(c, status, views.LookupPage(h.page(c, views.T(ctx, "support.title")), v), "lookup")
 	}
-	code := v.Form.AuthorizationCode
-	if code == "" && !c.QueryParams().Has("authorization_code") {
+	if code == "" && !asked {
 		return render(http.StatusOK)
 	}
 	if payscore.ValidateAuthorizationCode(code) != nil {
@@ -47,8 +61,16 @@ func (h *Handler) lookupAuthorization(c echo.Context) error {
 		return errInternal(err)
 	}
 	if subMchID == "" {
-		// Unknown locally: WeChat Pay needs the sub-merchant, so ask for it.
+		// Unknown locally: WeChat Pay needs the sub-merchant, so ask for it;
+		// and say so when a known code differs only in case.
 		v.AskSubMch = true
+		if v.DidYouMean == nil {
+			variants, err := h.Services.Lookup.CaseVariants(rctx, code)
+			if err != nil {
+				return errInternal(err)
+			}
+			v.DidYouMean = suggestions(variants)
+		}
 		subs, err := h.Services.SubMerchants.List(rctx)
 		if err != nil {
 			return errInternal(err)
@@ -70,6 +92,7 @@ func (h *Handler) lookupAuthorization(c echo.Context) error {
 	}
 
 	v.Searched = true
+	v.PageURL = views.AuthorizationURL(code)
 	status := http.StatusOK
 	var found service.Found
 	if crossSite(c) {
@@ -97,6 +120,7 @@ func (h *Handler) lookupAuthorization(c echo.Context) error {
 			OpenID: local.OpenID, SubOpenID: local.SubOpenID}
 	}
 	v.History = h.historyView(found.History, me.Role)
+	v.Summary, v.Timeline = h.timelineView(found, me.Role)
 	// The terminate form is offered to those who may use it, for a code the
 	// console can resolve to its sub-merchant, while the authorization is on
 	// or its state cannot be learned right now.

@@ -242,7 +242,7 @@ func TestLookupForm(t *testing.T) {
 				t.Errorf("unexpected field error %q", res.text(`.field-error`))
 			}
 			if tt.wantKeptVal != "" {
-				if got, want := res.doc.Find(`input[name="authorization_code"]`).AttrOr("value", ""), tt.wantKeptVal; got != want {
+				if got, want := res.doc.Find(`input[name="q"]`).AttrOr("value", ""), tt.wantKeptVal; got != want {
 					t.Errorf("typed code = %q, want %q kept", got, want)
 				}
 			}

@@ -32,6 +32,7 @@ type LookupStore interface {
 	Callbacks(ctx context.Context, f store.CallbackFilter) ([]store.Callback, error)
 	TerminationsByCode(ctx context.Context, code string) ([]store.Termination, error)
 	AuditLog(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
+	SearchStore
 }
 
 // Querier is the query call of the Pay Score API.

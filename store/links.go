@@ -44,6 +44,14 @@ type Link struct {
 	AutoRenew bool
 	// AutoRenewedAt is the last renewal made on opening, nil if none.
 	AutoRenewedAt *time.Time
+	// OpenID, SubOpenID, SuccessTime and CancelTime are the
+	// authorization's, joined from authorizations ("" / nil if unknown).
+	OpenID, SubOpenID       string
+	SuccessTime, CancelTime *time.Time
+	// TerminatedBySupport: a termination of the code from this console
+	// succeeded — an UNAVAILABLE code was ended by support, not closed by
+	// the user.
+	TerminatedBySupport bool
 }
 
 const linkSelect = `SELECT l.id, l.slug, l.sub_merchant_id, m.sub_mchid, l.sub_appid, m.name, l.authorization_code, l.token, l.token_expires_at,
@@ -51,7 +59,9 @@ const linkSelect = `SELECT l.id, l.slug, l.sub_merchant_id, m.sub_mchid, l.sub_a
 	(a.state = '` + StateAvailable + `' OR a.success_time IS NOT NULL OR EXISTS (SELECT 1 FROM callbacks c
 		WHERE c.authorization_code = l.authorization_code AND c.event_type = '` + EventOpen + `')),
 	coalesce(l.renewed_from, 0), coalesce((SELECT r.id FROM links r WHERE r.renewed_from = l.id), 0), m.disabled,
-	l.auto_renew, l.auto_renewed_at
+	l.auto_renew, l.auto_renewed_at,
+	coalesce(a.openid, ''), coalesce(a.sub_openid, ''), a.success_time, a.cancel_time,
+	EXISTS (SELECT 1 FROM terminations t WHERE t.authorization_code = l.authorization_code AND t.status = '` + TerminationSucceeded + `')
 	FROM links l
 	JOIN sub_merchants m ON m.id = l.sub_merchant_id
 	LEFT JOIN users u ON u.id = l.created_by
@@ -63,7 +73,8 @@ func scanLink(row interface{ Scan(...any) error }) (*Link, error) {
 	if err := row.Scan(&l.ID, &l.Slug, &l.SubMerchantID, &l.SubMchID, &l.SubAppID, &l.SubMerchantName, &l.AuthorizationCode, &l.Token, timeCol{&l.TokenExpiresAt},
 		&l.NotifyURL, &l.CreatedBy, &l.CreatedByName, timeCol{&l.CreatedAt}, &l.Opens, nullTimeCol{&l.LastOpenedAt}, &l.State,
 		&agreed, &l.RenewedFrom, &l.RenewedTo, &l.SubMerchantDisabled,
-		&l.AutoRenew, nullTimeCol{&l.AutoRenewedAt}); err != nil {
+		&l.AutoRenew, nullTimeCol{&l.AutoRenewedAt},
+		&l.OpenID, &l.SubOpenID, nullTimeCol{&l.SuccessTime}, nullTimeCol{&l.CancelTime}, &l.TerminatedBySupport); err != nil {
 		return nil, err
 	}
 	l.Agreed = agreed.Valid && agreed.Bool

@@ -106,6 +106,9 @@ type LinkRow struct {
 	Opens           int
 	// Left is the token's time left (negative once expired).
 	Left time.Duration
+	// TerminatedBySupport: UNAVAILABLE after a termination from this
+	// console, not closed by the user.
+	TerminatedBySupport bool
 }
 
 // LinkView is one authorization link: how to hand it out, and what became
@@ -140,7 +143,25 @@ type LinkView struct {
 	AutoRenew bool
 	// Funnel is what users did on the landing page; nil when not read.
 	Funnel *LinkFunnelView
+	// OpenID is the user's (openid, else sub_openid), once known;
+	// AgreedAt when they agreed, EndedAt when it ended (zero: unknown).
+	OpenID            string
+	AgreedAt, EndedAt time.Time
+	// TerminatedBySupport: UNAVAILABLE after a termination from this
+	// console, not closed by the user.
+	TerminatedBySupport bool
 }
+
+// Finished reports whether the link has done its work: the user agreed
+// (and may have ended it since). The page then leads with the outcome and
+// folds the QR code and snippets away.
+func (v LinkView) Finished() bool {
+	return v.State == StateAvailable || (v.State == StateUnavailable && v.Agreed)
+}
+
+// DisplayState is the link's state as lists show it (UNAVAILABLE told
+// apart: terminated by support or closed by the user).
+func (v LinkView) DisplayState() string { return DisplayState(v.State, v.TerminatedBySupport) }
 
 // linkLabel names a link by its number: "#42".
 func linkLabel(id int64) string { return "#" + strconv.FormatInt(id, 10) }

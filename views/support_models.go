@@ -35,6 +35,24 @@ type LookupView struct {
 	// that asks WeChat Pay (clicked here, it is a same-origin request).
 	CrossSite bool
 	LiveURL   string
+
+	// Query is what was typed into the search (code, openid or
+	// sub-merchant); "" for a look-up by authorization_code.
+	Query string
+	// NoMatch: the search matched nothing.
+	NoMatch bool
+	// DidYouMean lists known codes that differ only in case from the code
+	// looked up.
+	DidYouMean []CodeSuggestion
+	// Results is the list a search found (a user's or a sub-merchant's
+	// authorizations); nil when one authorization is shown.
+	Results *AuthorizationList
+	// PageURL is the authorization's own page, /authorizations/{code}.
+	PageURL string
+	// Summary says where the authorization stands; Timeline is what
+	// happened to it, in order.
+	Summary  *AuthorizationSummary
+	Timeline []TimelineEvent
 }
 
 // LookupForm is the search form with what was typed and what went wrong.

@@ -82,7 +82,7 @@ func TestLookupPage(t *testing.T) {
 					t.Errorf("%s present", id)
 				}
 			}
-			if got, want := doc.Find(`#lookup input[name="authorization_code"]`).AttrOr("value", ""), tt.v.Form.AuthorizationCode; got != want {
+			if got, want := doc.Find(`#lookup input[name="q"]`).AttrOr("value", ""), tt.v.Form.AuthorizationCode; got != want {
 				t.Errorf("code input = %q, want %q", got, want)
 			}
 			if got, want := has(doc, `[data-testid="terminate-form"]`), tt.wantForm; got != want {
