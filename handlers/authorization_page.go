@@ -226,12 +226,12 @@ func (h *Handler) timelineView(found service.Found, role string) (*views.Authori
 	// order of the story: agreement, notification, termination, close.
 	slices.SortStableFunc(rest, func(a, b views.TimelineEvent) int {
 		if a.At.IsZero() || b.At.IsZero() {
-			return timelineRank(a.Kind) - timelineRank(b.Kind)
+			return timelineRank(a) - timelineRank(b)
 		}
 		if c := a.At.Truncate(time.Second).Compare(b.At.Truncate(time.Second)); c != 0 {
 			return c
 		}
-		return timelineRank(a.Kind) - timelineRank(b.Kind)
+		return timelineRank(a) - timelineRank(b)
 	})
 	out := append(head, rest...)
 	if !agreed && (state == store.StateUnbindUser || state == "") && len(out) > 0 {
@@ -240,12 +240,17 @@ func (h *Handler) timelineView(found service.Found, role string) (*views.Authori
 	return summary, out
 }
 
-// timelineRank orders a timeline's events that carry the same time.
-func timelineRank(kind string) int {
-	switch kind {
+// timelineRank orders a timeline's events that carry the same second: the
+// user's agreement before its notification, a termination or a close
+// before the close notification it brings.
+func timelineRank(e views.TimelineEvent) int {
+	switch e.Kind {
 	case views.TimelineAgreed:
 		return 0
 	case views.TimelineNotification:
+		if e.EventType == store.EventClose {
+			return 4
+		}
 		return 1
 	case views.TimelineTermPending, views.TimelineTermFailed, views.TimelineTerminated:
 		return 2

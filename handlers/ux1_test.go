@@ -150,7 +150,28 @@ func TestSearchOpenID(t *testing.T) {
 	if terminated != views.Tr(views.LangZH, "ux1.state.TERMINATED") || closed != views.Tr(views.LangZH, "ux1.state.CLOSED") || terminated == closed {
 		t.Errorf("terminated shows %q, closed %q: want the two words", terminated, closed)
 	}
-	// sub_openid matches too; a single match is its page.
+	// Each page tells how it ended: closed by the user, or terminated by
+	// support (who, why). WeChat Pay does not know these made-up codes:
+	// the last state known locally speaks.
+	page := tc.get(t, views.AuthorizationURL("U1-CLOSED"))
+	if got := page.doc.Find(`[data-testid="authz-summary"]`).AttrOr("data-state", ""); got != views.StateClosed {
+		t.Errorf("U1-CLOSED summary = %q, want CLOSED", got)
+	}
+	if page.doc.Find(`[data-testid="timeline-step"][data-kind="closed"]`).Length() != 1 {
+		t.Error("U1-CLOSED: no closed step")
+	}
+	page = tc.get(t, views.AuthorizationURL("U1-TERM"))
+	if got := page.doc.Find(`[data-testid="authz-summary"]`).AttrOr("data-state", ""); got != views.StateTerminated {
+		t.Errorf("U1-TERM summary = %q, want TERMINATED", got)
+	}
+	term := page.doc.Find(`[data-testid="timeline-step"][data-kind="terminated"]`)
+	if !strings.Contains(term.Text(), "用户要求解除") || !strings.Contains(term.Text(), "support") {
+		t.Errorf("U1-TERM terminated step %q: want the reason and who", term.Text())
+	}
+	if page.doc.Find(`[data-testid="timeline-step"][data-kind="closed"]`).Length() != 0 {
+		t.Error("U1-TERM: shown as closed by the user")
+	}
+	// A single match is its page.
 	res = tc.get(t, searchPath("oUser2"))
 	if got, want := res.doc.Find(`[data-testid="authz-permalink"]`).AttrOr("href", ""), "/authorizations/U2-ON"; got != want {
 		t.Errorf("single match: permalink %q, want %q", got, want)
