@@ -24,6 +24,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	username := fs.String("username", "", "username")
 	role := fs.String("role", store.RoleViewer, "role: admin, operator, support or viewer")
 	dbPath := fs.String("db-path", or(getenv("DB_PATH"), "app.db"), "SQLite file ($DB_PATH)")
+	databaseURL := fs.String("database-url", getenv("DATABASE_URL"), "PostgreSQL URL instead of the SQLite file ($DATABASE_URL)")
 	breakGlass := fs.Bool("break-glass", false, "add: the user may sign in with a password even when LOCAL_LOGIN=off (for when the identity provider is down)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
@@ -36,7 +37,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stderr, "--role: one of %v\n", store.Roles)
 		return exitConfig
 	}
-	db, err := store.Open(ctx, *dbPath)
+	db, err := store.OpenDatabase(ctx, *databaseURL, *dbPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail

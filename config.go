@@ -17,6 +17,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
 
 	"github.com/payscore-console/payscore-console/service"
+	"github.com/payscore-console/payscore-console/store"
 )
 
 // Config is everything the console is configured with. Each field comes
@@ -28,6 +29,8 @@ import (
 type Config struct {
 	Addr          string
 	DBPath        string
+	DatabaseURL   string
+	SandboxDBPath string
 	BaseURL       string
 	AdminPassword string
 	SessionKey    string
@@ -99,7 +102,9 @@ type setting struct {
 func (c *Config) settings() []setting {
 	return append([]setting{
 		{"ADDR", &c.Addr, ":8080", "listen address", false},
-		{"DB_PATH", &c.DBPath, "app.db", "SQLite file", false},
+		{"DB_PATH", &c.DBPath, "app.db", "SQLite file (unless DATABASE_URL is set)", false},
+		{"DATABASE_URL", &c.DatabaseURL, "", "postgres://… to keep the state in PostgreSQL instead of DB_PATH", true},
+		{"SANDBOX_DB_PATH", &c.SandboxDBPath, "sandbox.db", "sandbox mode with DATABASE_URL: the simulator's own SQLite file (on SQLite it shares DB_PATH)", false},
 		{"BASE_URL", &c.BaseURL, "http://localhost:8080", "public URL of the console", false},
 		{"ADMIN_PASSWORD", &c.AdminPassword, "", "password of the first user, admin (first start only)", true},
 		{"SESSION_KEY", &c.SessionKey, "", "cookie signing key (default: generated once, kept in the DB)", true},
@@ -285,6 +290,9 @@ func (c *Config) Validate() error {
 	} else {
 		c.bulkRate = r
 	}
+	if c.DatabaseURL != "" && !store.IsPostgresURL(c.DatabaseURL) {
+		errs = append(errs, errors.New("DATABASE_URL: must start with postgres:// or postgresql://"))
+	}
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < 10 {
 		errs = append(errs, errors.New("ADMIN_PASSWORD: must be at least 10 characters"))
 	} else if c.AdminPassword != "" {
@@ -426,4 +434,13 @@ func loadCertificates(path string) ([]*x509.Certificate, error) {
 		return nil, errors.New("no PEM CERTIFICATE block found")
 	}
 	return certs, nil
+}
+
+// dbName says which database the console uses, for the log (never the
+// URL: it may hold a password).
+func (c *Config) dbName() string {
+	if c.DatabaseURL != "" {
+		return "postgres (DATABASE_URL)"
+	}
+	return c.DBPath
 }

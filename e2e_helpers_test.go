@@ -99,7 +99,7 @@ type e2e struct {
 	logs    *syncBuffer
 	shotDir string // test-artifacts/e2e
 	docDir  string // E2E_SCREENSHOTS, or "" to leave docs alone
-	dbPath  string // the console's SQLite file
+	dbPath  string // the console's SQLite file ("" on PostgreSQL)
 	shotN   int
 	tabs    []*tab
 }
@@ -108,6 +108,15 @@ type e2e struct {
 // temporary directory, a free loopback port, BASE_URL that very URL so the
 // sandbox delivers its notifications to it) and starts Chromium.
 func startE2E(t *testing.T) *e2e {
+	t.Helper()
+	return startE2EOn(t, "")
+}
+
+// startE2EOn is startE2E with the console's state in the PostgreSQL
+// database at databaseURL (DATABASE_URL; the sandbox then keeps its own
+// SQLite file) when it is not empty. Its screenshots go to
+// test-artifacts/e2e-postgres, never to the docs.
+func startE2EOn(t *testing.T, databaseURL string) *e2e {
 	t.Helper()
 	chromium := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), e2eTotalTimeout)
@@ -122,6 +131,9 @@ func startE2E(t *testing.T) *e2e {
 		logs:    &syncBuffer{},
 		shotDir: filepath.Join("test-artifacts", "e2e"),
 		docDir:  os.Getenv("E2E_SCREENSHOTS"),
+	}
+	if databaseURL != "" {
+		e.shotDir, e.docDir, e.dbPath = filepath.Join("test-artifacts", "e2e-postgres"), "", ""
 	}
 	if err := os.RemoveAll(e.shotDir); err != nil {
 		t.Fatal(err)
@@ -140,6 +152,9 @@ func startE2E(t *testing.T) *e2e {
 		"BASE_URL":       e.base,
 		"DB_PATH":        e.dbPath,
 		"ADMIN_PASSWORD": e2eAdminPass,
+	}
+	if databaseURL != "" {
+		env["DATABASE_URL"], env["SANDBOX_DB_PATH"] = databaseURL, filepath.Join(dir, "sandbox.db")
 	}
 	srvCtx, stopServer := context.WithCancel(ctx)
 	done := make(chan int, 1)

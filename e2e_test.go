@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/payscore-console/payscore-console/store/storetest"
 	"github.com/payscore-console/payscore-console/views"
 )
 
@@ -31,8 +32,17 @@ import (
 // screen is saved as a PNG under test-artifacts/e2e; with
 // E2E_SCREENSHOTS=docs/screenshots the README's screenshots are written
 // too. Any JavaScript exception, console error or CSP violation fails it.
-func TestE2EJourney(t *testing.T) {
-	e := startE2E(t)
+func TestE2EJourney(t *testing.T) { e2eJourney(t, startE2E(t)) }
+
+// TestE2EJourneyPostgres: the same journey with the console on PostgreSQL
+// (a database created for it on PAYSCORE_TEST_POSTGRES_URL's server;
+// skipped without it unless CI is set).
+func TestE2EJourneyPostgres(t *testing.T) {
+	url := storetest.NewDatabase(t)
+	e2eJourney(t, startE2EOn(t, url))
+}
+
+func e2eJourney(t *testing.T, e *e2e) {
 	admin := e.newTab(t, "admin", false, desktop())
 	start := time.Now()
 	t.Cleanup(func() { t.Logf("browser journey took %s", time.Since(start).Round(100*time.Millisecond)) })

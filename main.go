@@ -119,7 +119,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	// Terminations pending from before this moment were left by an earlier
 	// process; those are the start-up resolver's.
 	started := time.Now()
-	db, err := store.Open(ctx, cfg.DBPath)
+	db, err := store.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DBPath)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		}
 		a.services.Reconciler.Run(ctx, cfg.reconcileEvery, cfg.reconcileMaxAge)
 	}()
-	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "db", cfg.DBPath, "sandbox", cfg.Sandbox())
+	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "db", cfg.dbName(), "sandbox", cfg.Sandbox())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -246,9 +246,16 @@ func bootstrapAdmin(ctx context.Context, db *store.DB, cfg *Config, logger *slog
 		return fmt.Errorf("ADMIN_PASSWORD: %w", err)
 	}
 	// Audited like every other account, in the same transaction.
-	if _, err := db.CreateUserAudited(ctx, "admin", hash, store.RoleAdmin, store.AuditEntry{Username: service.SystemUsername,
-		Action: "user.create", Target: "user:admin", Result: "ok", Detail: "role=admin (first start)"}); err != nil {
+	// Created only if there is still no user: instances starting at once
+	// on an empty database create it once (the others find it made).
+	_, created, err := db.CreateFirstUserAudited(ctx, "admin", hash, store.RoleAdmin, store.AuditEntry{Username: service.SystemUsername,
+		Action: "user.create", Target: "user:admin", Result: "ok", Detail: "role=admin (first start)"})
+	if err != nil {
 		return err
+	}
+	if !created {
+		logger.Info("the first user was created by another instance")
+		return nil
 	}
 	if generated {
 		// Printed once, to the console's own log, so the first person can sign in.

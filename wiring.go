@@ -53,7 +53,7 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 		return nil, fmt.Errorf("database metrics: %w", err)
 	}
 	wp, err := wiring.NewWeChatPay(ctx, wiring.Options{
-		DB: db,
+		DB: db, SandboxDBPath: cfg.SandboxDBPath,
 		PayScore: payscore.Config{
 			MchID: cfg.WeChatPayMchID, CertSerial: cfg.WeChatPayCertSerial, PrivateKey: cfg.privateKey,
 			APIv3Key: cfg.WeChatPayAPIv3Key, PublicKey: cfg.publicKey, PublicKeyID: cfg.WeChatPayPublicKeyID,

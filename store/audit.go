@@ -64,7 +64,7 @@ func (db *DB) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 	if f.Target != "" {
 		where, args = where+" AND target = ?", append(args, f.Target)
 	}
-	conds, targs := timeRange("audit_log", "at", f.From, f.To)
+	conds, targs := db.timeRange("audit_log", "at", f.From, f.To)
 	for _, c := range conds {
 		where += " AND " + c
 	}

@@ -79,11 +79,11 @@ var saveAuthorizationSQL = `INSERT INTO authorizations (` + authorizationColumns
 	ON CONFLICT (authorization_code) DO UPDATE SET
 		sub_mchid = excluded.sub_mchid,
 		state = excluded.state,
-		openid = CASE WHEN excluded.openid != '' THEN excluded.openid ELSE openid END,
-		sub_openid = CASE WHEN excluded.sub_openid != '' THEN excluded.sub_openid ELSE sub_openid END,
-		user_label = CASE WHEN excluded.user_label != '' THEN excluded.user_label ELSE user_label END,
-		success_time = coalesce(excluded.success_time, success_time),
-		cancel_time = coalesce(excluded.cancel_time, cancel_time),
+		openid = CASE WHEN excluded.openid != '' THEN excluded.openid ELSE authorizations.openid END,
+		sub_openid = CASE WHEN excluded.sub_openid != '' THEN excluded.sub_openid ELSE authorizations.sub_openid END,
+		user_label = CASE WHEN excluded.user_label != '' THEN excluded.user_label ELSE authorizations.user_label END,
+		success_time = coalesce(excluded.success_time, authorizations.success_time),
+		cancel_time = coalesce(excluded.cancel_time, authorizations.cancel_time),
 		state_time = excluded.state_time,
 		source = excluded.source,
 		checked_at = excluded.checked_at

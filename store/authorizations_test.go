@@ -7,9 +7,12 @@ import (
 	"time"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
-func TestAuthorizationCodeUsed(t *testing.T) {
+func TestAuthorizationCodeUsed(t *testing.T) { storetest.EachEngine(t, testAuthorizationCodeUsed) }
+
+func testAuthorizationCodeUsed(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	m := mustSubMerchant(t, db, "1900000001")
@@ -44,7 +47,9 @@ func TestAuthorizationCodeUsed(t *testing.T) {
 	}
 }
 
-func TestAuthorizationsToRecheck(t *testing.T) {
+func TestAuthorizationsToRecheck(t *testing.T) { storetest.EachEngine(t, testAuthorizationsToRecheck) }
+
+func testAuthorizationsToRecheck(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	now := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)

@@ -84,15 +84,14 @@ func (db *DB) CreateBulkJob(ctx context.Context, j BulkJob, items []BulkItem, au
 		if j.UserID != 0 {
 			uid = j.UserID
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO bulk_jobs (kind, status, sub_mchid, reason, live, user_id, username, ip, total, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, j.Kind, JobRunning, j.SubMchID, j.Reason, j.Live, uid, j.Username, j.IP, len(items), fmtTime(tx.now))
+		err := tx.QueryRowContext(ctx, `INSERT INTO bulk_jobs (kind, status, sub_mchid, reason, live, user_id, username, ip, total, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, j.Kind, JobRunning, j.SubMchID, j.Reason, j.Live, uid, j.Username, j.IP, len(items), fmtTime(tx.now)).Scan(&id)
 		if isConstraint(err) {
 			return fmt.Errorf("store: a job for %s is already running: %w", j.SubMchID, ErrConflict)
 		}
 		if err != nil {
 			return fmt.Errorf("store: create job: %w", err)
 		}
-		id, _ = res.LastInsertId()
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO bulk_items (job_id, seq, authorization_code, sub_mchid, status, local_state, local_checked_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("store: create job items: %w", err)
@@ -129,7 +128,7 @@ func scanBulkJob(row interface{ Scan(...any) error }) (*BulkJob, error) {
 // BulkJob reads a job with its counts.
 func (db *DB) BulkJob(ctx context.Context, id int64) (*BulkJob, error) {
 	var out *BulkJob
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *readTx) error {
 		j, err := scanBulkJob(tx.QueryRowContext(ctx, `SELECT `+bulkJobColumns+` FROM bulk_jobs j WHERE j.id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("store: job %d: %w", id, ErrNotFound)

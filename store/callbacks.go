@@ -114,7 +114,7 @@ func (db *DB) Callbacks(ctx context.Context, f CallbackFilter) ([]Callback, erro
 	if f.OpenID != "" {
 		where, args = append(where, "(openid = ? OR sub_openid = ?)"), append(args, f.OpenID, f.OpenID)
 	}
-	conds, targs := timeRange("callbacks", "first_received_at", f.From, f.To)
+	conds, targs := db.timeRange("callbacks", "first_received_at", f.From, f.To)
 	where, args = append(where, conds...), append(args, targs...)
 	q, args, ascending := keysetPage(`SELECT `+callbackListColumns+` FROM callbacks`, where, args, f.Before, f.After, f.Limit)
 	rows, err := db.read.QueryContext(ctx, q, args...)
@@ -153,7 +153,7 @@ func scanCallback(row interface{ Scan(...any) error }, full bool) (*Callback, er
 func (db *DB) CallbackByID(ctx context.Context, id int64) (*Callback, []Delivery, error) {
 	var cb *Callback
 	var deliveries []Delivery
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *readTx) error {
 		var err error
 		cb, err = scanCallback(tx.QueryRowContext(ctx, `SELECT `+callbackListColumns+`, envelope, payload FROM callbacks WHERE id = ?`, id), true)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -226,7 +226,7 @@ func (db *DB) SeedCallbacks(ctx context.Context, n int, subMchIDs []string, now 
 		err := db.update(ctx, func(tx *Tx) error {
 			insCb, err := tx.PrepareContext(ctx, `INSERT INTO callbacks (notification_id, event_type, authorization_code, sub_mchid, openid, sub_openid,
 				openorclose_time, create_time, serial, envelope, payload, applied, deliveries, first_received_at, last_received_at)
-				VALUES (?, ?, ?, ?, ?, '', ?, ?, 'PUB_KEY_ID_SEED', ?, ?, 1, ?, ?, ?)`)
+				VALUES (?, ?, ?, ?, ?, '', ?, ?, 'PUB_KEY_ID_SEED', ?, ?, 1, ?, ?, ?) RETURNING id`)
 			if err != nil {
 				return err
 			}
@@ -258,11 +258,11 @@ func (db *DB) SeedCallbacks(ctx context.Context, n int, subMchIDs []string, now 
 				payload := fmt.Sprintf(`{"appid":"wxd678efh567hg6787","mchid":"1900000109","sub_mchid":%q,"service_id":"2002000000000558128851361561536","openid":%q,"user_service_status":"USER_OPEN_SERVICE","openorclose_time":%q,"authorization_code":%q}`,
 					sub, openid, at.Format("20060102150405"), code)
 				ts := fmtTime(at)
-				res, err := insCb.ExecContext(ctx, id, event, code, sub, openid, ts, at.Format(time.RFC3339), envelope, payload, deliveries, ts, ts)
+				var cbID int64
+				err := insCb.QueryRowContext(ctx, id, event, code, sub, openid, ts, at.Format(time.RFC3339), envelope, payload, deliveries, ts, ts).Scan(&cbID)
 				if err != nil {
 					return fmt.Errorf("store: seed: %w", err)
 				}
-				cbID, _ := res.LastInsertId()
 				for d := range deliveries {
 					outcome := OutcomeAccepted
 					if d > 0 {

@@ -6,12 +6,17 @@ import (
 	"time"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
 // TestDailyCountsFollowTheRows: notifications, refusals, terminations and
 // links are counted per Beijing day by the triggers, in the same
 // transaction as the rows.
 func TestDailyCountsFollowTheRows(t *testing.T) {
+	storetest.EachEngine(t, testDailyCountsFollowTheRows)
+}
+
+func testDailyCountsFollowTheRows(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	// 2026-11-01 17:00 UTC is 2026-11-02 01:00 in Beijing: the next day.
@@ -70,7 +75,9 @@ func TestDailyCountsFollowTheRows(t *testing.T) {
 
 // TestRecordFunnelStep: a visitor counts once within the window, again after
 // it; another visitor counts.
-func TestRecordFunnelStep(t *testing.T) {
+func TestRecordFunnelStep(t *testing.T) { storetest.EachEngine(t, testRecordFunnelStep) }
+
+func testRecordFunnelStep(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	now := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
@@ -119,7 +126,9 @@ func TestRecordFunnelStep(t *testing.T) {
 }
 
 // TestClaimAutoRenew: one claim per gap, none when switched off.
-func TestClaimAutoRenew(t *testing.T) {
+func TestClaimAutoRenew(t *testing.T) { storetest.EachEngine(t, testClaimAutoRenew) }
+
+func testClaimAutoRenew(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	now := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
@@ -169,7 +178,9 @@ func TestClaimAutoRenew(t *testing.T) {
 
 // TestSeedHistory: 30 days of history, none of it today, notifications in
 // time order (their ids dense by time) and counted by day.
-func TestSeedHistory(t *testing.T) {
+func TestSeedHistory(t *testing.T) { storetest.EachEngine(t, testSeedHistory) }
+
+func testSeedHistory(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	now := time.Date(2026, 11, 30, 4, 0, 0, 0, time.UTC) // 12:00 Beijing

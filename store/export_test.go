@@ -6,7 +6,7 @@ import "database/sql"
 // other package can.
 
 // TestReader returns the pool of readers.
-func (db *DB) TestReader() *sql.DB { return db.read }
+func (db *DB) TestReader() *sql.DB { return db.read.DB }
 
 // TestWriter returns the single writer connection.
-func (db *DB) TestWriter() *sql.DB { return db.write }
+func (db *DB) TestWriter() *sql.DB { return db.write.DB }

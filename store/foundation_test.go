@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
 // foundationClock is a hand-moved clock for one test goroutine.
@@ -26,11 +27,7 @@ func (c *foundationClock) Advance(d time.Duration) { c.now = c.now.Add(d) }
 // openFoundation opens a fresh database file with a fake clock.
 func openFoundation(t *testing.T) (*store.DB, *foundationClock) {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "app.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openTestDB(t)
 	clock := &foundationClock{now: time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)}
 	db.Now = clock.Now
 	return db, clock
@@ -66,7 +63,7 @@ func appliedMigrations(t *testing.T, q interface {
 	Query(string, ...any) (*sql.Rows, error)
 }, set string) []migrationRow {
 	t.Helper()
-	rows, err := q.Query(`SELECT version, name, applied_at FROM schema_migrations WHERE set_name = ? ORDER BY version`, set)
+	rows, err := q.Query(`SELECT version, name, applied_at FROM schema_migrations WHERE set_name = $1 ORDER BY version`, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +84,11 @@ func tableExists(t *testing.T, q interface {
 }, name string) bool {
 	t.Helper()
 	var n int
-	if err := q.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, name).Scan(&n); err != nil {
+	query := `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = $1`
+	if storetest.IsPostgres(t) {
+		query = `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`
+	}
+	if err := q.QueryRow(query, name).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n == 1
@@ -116,7 +117,9 @@ func strconvPad(n int) string {
 	return strings.Repeat("0", 3-len(s)) + s
 }
 
-func TestOpenEmptyDB(t *testing.T) {
+func TestOpenEmptyDB(t *testing.T) { storetest.EachEngine(t, testOpenEmptyDB) }
+
+func testOpenEmptyDB(t *testing.T) {
 	db, _ := openFoundation(t)
 	got, err := db.Version(context.Background(), "console")
 	if err != nil {
@@ -295,7 +298,9 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
-func TestAuditAppendOnly(t *testing.T) {
+func TestAuditAppendOnly(t *testing.T) { storetest.EachEngine(t, testAuditAppendOnly) }
+
+func testAuditAppendOnly(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openFoundation(t)
 	if err := db.Audit(ctx, store.AuditEntry{Username: "admin", IP: "192.0.2.1", Action: "user.create", Target: "user:x", Result: "ok"}); err != nil {
@@ -332,7 +337,9 @@ func TestAuditAppendOnly(t *testing.T) {
 	}
 }
 
-func TestUsers(t *testing.T) {
+func TestUsers(t *testing.T) { storetest.EachEngine(t, testUsers) }
+
+func testUsers(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openFoundation(t)
 	u, err := db.CreateUser(ctx, "alice", "hash", store.RoleOperator)
@@ -387,7 +394,9 @@ func TestUsers(t *testing.T) {
 	}
 }
 
-func TestLoginAttempt(t *testing.T) {
+func TestLoginAttempt(t *testing.T) { storetest.EachEngine(t, testLoginAttempt) }
+
+func testLoginAttempt(t *testing.T) {
 	const max, window, lock = 5, 15 * time.Minute, 15 * time.Minute
 	l := store.LoginLimits{Max: max, Window: window, Lock: lock, MaxLock: 24 * time.Hour, Memory: 24 * time.Hour}
 	ctx := context.Background()
@@ -541,7 +550,9 @@ func TestLoginAttempt(t *testing.T) {
 	})
 }
 
-func TestDeleteExpiredSessions(t *testing.T) {
+func TestDeleteExpiredSessions(t *testing.T) { storetest.EachEngine(t, testDeleteExpiredSessions) }
+
+func testDeleteExpiredSessions(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openFoundation(t)
 	u, err := db.CreateUser(ctx, "alice", "hash", store.RoleViewer)
@@ -572,7 +583,9 @@ func TestDeleteExpiredSessions(t *testing.T) {
 	}
 }
 
-func TestSettingOrCreate(t *testing.T) {
+func TestSettingOrCreate(t *testing.T) { storetest.EachEngine(t, testSettingOrCreate) }
+
+func testSettingOrCreate(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openFoundation(t)
 	calls := 0

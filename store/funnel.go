@@ -64,12 +64,12 @@ func (db *DB) RecordFunnelStep(ctx context.Context, linkID int64, step, visitor 
 			return fmt.Errorf("store: funnel: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO link_funnel (link_id, step, n) VALUES (?, ?, 1)
-			ON CONFLICT (link_id, step) DO UPDATE SET n = n + 1`, linkID, step); err != nil {
+			ON CONFLICT (link_id, step) DO UPDATE SET n = link_funnel.n + 1`, linkID, step); err != nil {
 			return fmt.Errorf("store: funnel: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO daily_counts (day, sub_mchid, metric, n)
 			SELECT ?, m.sub_mchid, ?, 1 FROM links l JOIN sub_merchants m ON m.id = l.sub_merchant_id WHERE l.id = ?
-			ON CONFLICT (day, sub_mchid, metric) DO UPDATE SET n = n + 1`, Day(tx.now), funnelMetricPrefix+step, linkID); err != nil {
+			ON CONFLICT (day, sub_mchid, metric) DO UPDATE SET n = daily_counts.n + 1`, Day(tx.now), funnelMetricPrefix+step, linkID); err != nil {
 			return fmt.Errorf("store: funnel: %w", err)
 		}
 		counted = true
@@ -82,7 +82,7 @@ func (db *DB) RecordFunnelStep(ctx context.Context, linkID int64, step, visitor 
 // (the USER_OPEN_SERVICE notifications stored for its code).
 func (db *DB) LinkFunnel(ctx context.Context, linkID int64) (map[string]int, error) {
 	out := map[string]int{}
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *readTx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT step, n FROM link_funnel WHERE link_id = ?`, linkID)
 		if err != nil {
 			return err

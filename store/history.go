@@ -116,22 +116,22 @@ func (h *history) link(ctx context.Context, tx *Tx, rnd *mrand.Rand, mID int64, 
 	}
 	slug := make([]byte, 18)
 	_, _ = rand.Read(slug)
-	res, err := tx.ExecContext(ctx, `INSERT INTO links (slug, sub_merchant_id, sub_appid, authorization_code, token, token_expires_at, notify_url,
-		created_at, reconciled_at) VALUES (?, ?, '', ?, ?, ?, '', ?, ?)`, base64.RawURLEncoding.EncodeToString(slug), mID, code,
-		"hist-"+code, fmtTime(created.Add(time.Hour)), fmtTime(created), fmtTime(created.Add(2*time.Hour)))
+	var linkID int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO links (slug, sub_merchant_id, sub_appid, authorization_code, token, token_expires_at, notify_url,
+		created_at, reconciled_at) VALUES (?, ?, '', ?, ?, ?, '', ?, ?) RETURNING id`, base64.RawURLEncoding.EncodeToString(slug), mID, code,
+		"hist-"+code, fmtTime(created.Add(time.Hour)), fmtTime(created), fmtTime(created.Add(2*time.Hour))).Scan(&linkID)
 	if err != nil {
 		return fmt.Errorf("store: seed history: link: %w", err)
 	}
-	linkID, _ := res.LastInsertId()
 	state, stateAt := StateUnbindUser, created
 	var success, cancel any
 	step := func(name string, at time.Time) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO link_funnel (link_id, step, n) VALUES (?, ?, 1) ON CONFLICT (link_id, step) DO UPDATE SET n = n + 1`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO link_funnel (link_id, step, n) VALUES (?, ?, 1) ON CONFLICT (link_id, step) DO UPDATE SET n = link_funnel.n + 1`,
 			linkID, name); err != nil {
 			return fmt.Errorf("store: seed history: funnel: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO daily_counts (day, sub_mchid, metric, n) VALUES (?, ?, ?, 1)
-			ON CONFLICT (day, sub_mchid, metric) DO UPDATE SET n = n + 1`, Day(at), sub, funnelMetricPrefix+name); err != nil {
+			ON CONFLICT (day, sub_mchid, metric) DO UPDATE SET n = daily_counts.n + 1`, Day(at), sub, funnelMetricPrefix+name); err != nil {
 			return fmt.Errorf("store: seed history: funnel: %w", err)
 		}
 		return nil
@@ -221,14 +221,14 @@ func historyCallback(ctx context.Context, tx *Tx, code, sub, openid, event strin
 	payload := fmt.Sprintf(`{"appid":"wxd678efh567hg6787","mchid":"1900000109","sub_mchid":%q,"service_id":"2002000000000558128851361561536","openid":%q,"user_service_status":%q,"openorclose_time":%q,"authorization_code":%q}`,
 		sub, openid, status, at.In(shanghaiTZ).Format("20060102150405"), code)
 	ts := fmtTime(at)
-	res, err := tx.ExecContext(ctx, `INSERT INTO callbacks (notification_id, event_type, authorization_code, sub_mchid, openid, sub_openid,
+	var cbID int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO callbacks (notification_id, event_type, authorization_code, sub_mchid, openid, sub_openid,
 		openorclose_time, create_time, serial, envelope, payload, applied, deliveries, first_received_at, last_received_at)
-		VALUES (?, ?, ?, ?, ?, '', ?, ?, 'PUB_KEY_ID_HISTORY', ?, ?, 1, 1, ?, ?)`, id, event, code, sub, openid, ts, at.Format(time.RFC3339),
-		envelope, payload, ts, ts)
+		VALUES (?, ?, ?, ?, ?, '', ?, ?, 'PUB_KEY_ID_HISTORY', ?, ?, 1, 1, ?, ?) RETURNING id`, id, event, code, sub, openid, ts, at.Format(time.RFC3339),
+		envelope, payload, ts, ts).Scan(&cbID)
 	if err != nil {
 		return fmt.Errorf("store: seed history: callback: %w", err)
 	}
-	cbID, _ := res.LastInsertId()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO callback_deliveries (callback_id, received_at, remote_addr, serial, outcome) VALUES (?, ?, '127.0.0.1', 'PUB_KEY_ID_HISTORY', ?)`,
 		cbID, ts, OutcomeAccepted); err != nil {
 		return fmt.Errorf("store: seed history: delivery: %w", err)

@@ -105,16 +105,16 @@ func (db *DB) createLink(ctx context.Context, l Link, audit func(*Link) AuditEnt
 		if l.RenewedFrom != 0 {
 			renewedFrom = l.RenewedFrom
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO links (slug, sub_merchant_id, sub_appid, authorization_code, token, token_expires_at, notify_url, created_by, created_at, renewed_from)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			l.Slug, l.SubMerchantID, l.SubAppID, l.AuthorizationCode, l.Token, fmtTime(l.TokenExpiresAt), l.NotifyURL, createdBy, fmtTime(tx.now), renewedFrom)
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO links (slug, sub_merchant_id, sub_appid, authorization_code, token, token_expires_at, notify_url, created_by, created_at, renewed_from)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			l.Slug, l.SubMerchantID, l.SubAppID, l.AuthorizationCode, l.Token, fmtTime(l.TokenExpiresAt), l.NotifyURL, createdBy, fmtTime(tx.now), renewedFrom).Scan(&id)
 		if isConstraint(err) {
 			return fmt.Errorf("store: create link %s: %w", l.AuthorizationCode, ErrConflict)
 		}
 		if err != nil {
 			return fmt.Errorf("store: create link: %w", err)
 		}
-		id, _ := res.LastInsertId()
 		if _, err := tx.ExecContext(ctx, `DELETE FROM code_reservations WHERE authorization_code = ?`, l.AuthorizationCode); err != nil {
 			return fmt.Errorf("store: create link: %w", err)
 		}

@@ -64,7 +64,7 @@ const loginPruneBatch = 100
 // attempt must be finished with LoginFailed or LoginSucceeded. Stale rows
 // (of any name) are pruned on the way.
 func (db *DB) BeginLogin(ctx context.Context, username, ip string, l LoginLimits) (refusedUntil time.Time, busy bool, err error) {
-	err = db.update(ctx, func(tx *Tx) error {
+	err = db.updateLogin(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM login_attempts WHERE rowid IN
 			(SELECT rowid FROM login_attempts WHERE forget_at < ? LIMIT ?)`, fmtTime(tx.now), loginPruneBatch); err != nil {
 			return fmt.Errorf("store: prune login attempts: %w", err)
@@ -102,7 +102,7 @@ func (db *DB) BeginLogin(ctx context.Context, username, ip string, l LoginLimits
 // limit locks the pair: lockedUntil is the end of that lock, and
 // lockout(until) is appended too.
 func (db *DB) LoginFailed(ctx context.Context, username, ip string, l LoginLimits, failed AuditEntry, lockout func(until time.Time) AuditEntry) (lockedUntil time.Time, err error) {
-	err = db.update(ctx, func(tx *Tx) error {
+	err = db.updateLogin(ctx, func(tx *Tx) error {
 		r, err := findLogin(ctx, tx, username, ip)
 		if err != nil {
 			return err
@@ -144,9 +144,31 @@ func (db *DB) LoginSucceeded(ctx context.Context, username, ip string, audit Aud
 	})
 }
 
+// updateLogin runs a read-modify-write of one (username, address) count.
+// SQLite runs it alone. PostgreSQL runs it READ COMMITTED with the row
+// locked first (findLogin: created if missing, then SELECT … FOR UPDATE):
+// concurrent attempts on the pair queue on the row lock and each reads
+// the count the previous one committed, so none is lost and none needs a
+// retry.
+func (db *DB) updateLogin(ctx context.Context, fn func(tx *Tx) error) error {
+	if !db.d.pg {
+		return db.update(ctx, fn)
+	}
+	return db.updateWith(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, nil, fn)
+}
+
 func findLogin(ctx context.Context, tx *Tx, username, ip string) (loginRow, error) {
 	var r loginRow
-	err := tx.QueryRowContext(ctx, `SELECT failures, pending, locks, window_start, locked_until FROM login_attempts WHERE username = ? AND ip = ?`,
+	forUpdate := ""
+	if tx.d.pg {
+		// An empty row to lock, forgotten at once unless saved.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO login_attempts (username, ip, window_start, forget_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (username, ip) DO NOTHING`, username, ip, fmtTime(tx.now), fmtTime(tx.now)); err != nil {
+			return r, fmt.Errorf("store: login attempts: %w", err)
+		}
+		forUpdate = " FOR UPDATE"
+	}
+	err := tx.QueryRowContext(ctx, `SELECT failures, pending, locks, window_start, locked_until FROM login_attempts WHERE username = ? AND ip = ?`+forUpdate,
 		username, ip).Scan(&r.failures, &r.pending, &r.locks, timeCol{&r.windowStart}, nullTimeCol{&r.lockedUntil})
 	if errors.Is(err, sql.ErrNoRows) {
 		return loginRow{windowStart: tx.now}, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
 // logClock is a clock several goroutines (the group-commit writer) read.
@@ -38,7 +39,9 @@ func openLogDB(t *testing.T) (*store.DB, *logClock) {
 	return db, clock
 }
 
-func TestCallbacksTimeRange(t *testing.T) {
+func TestCallbacksTimeRange(t *testing.T) { storetest.EachEngine(t, testCallbacksTimeRange) }
+
+func testCallbacksTimeRange(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openLogDB(t)
 	start := clock.Now()
@@ -99,7 +102,9 @@ func TestCallbacksTimeRange(t *testing.T) {
 	})
 }
 
-func TestCallbacksPollingAfter(t *testing.T) {
+func TestCallbacksPollingAfter(t *testing.T) { storetest.EachEngine(t, testCallbacksPollingAfter) }
+
+func testCallbacksPollingAfter(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openLogDB(t)
 	for i := range 10 {
@@ -139,7 +144,9 @@ func TestCallbacksPollingAfter(t *testing.T) {
 	}
 }
 
-func TestRefusalLog(t *testing.T) {
+func TestRefusalLog(t *testing.T) { storetest.EachEngine(t, testRefusalLog) }
+
+func testRefusalLog(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openLogDB(t)
 	start := clock.Now()
@@ -196,7 +203,9 @@ func TestRefusalLog(t *testing.T) {
 	})
 }
 
-func TestOverviewFigures(t *testing.T) {
+func TestOverviewFigures(t *testing.T) { storetest.EachEngine(t, testOverviewFigures) }
+
+func testOverviewFigures(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openLogDB(t)
 	m := mustSubMerchant(t, db, "1900000001")
@@ -271,6 +280,10 @@ func TestOverviewFigures(t *testing.T) {
 // TestAuthorizationCountsMatch checks the trigger-kept counts against a
 // real count after every kind of change.
 func TestAuthorizationCountsMatch(t *testing.T) {
+	storetest.EachEngine(t, testAuthorizationCountsMatch)
+}
+
+func testAuthorizationCountsMatch(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openLogDB(t)
 	base := clock.Now()
@@ -313,6 +326,10 @@ func TestAuthorizationCountsMatch(t *testing.T) {
 // delivery, duplicates included, counted per Wechatpay-Serial — and forgets
 // older hours.
 func TestOverviewNotificationKeys(t *testing.T) {
+	storetest.EachEngine(t, testOverviewNotificationKeys)
+}
+
+func testOverviewNotificationKeys(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openLogDB(t)
 	mustSubMerchant(t, db, "1900000001")

@@ -129,14 +129,14 @@ type metricFigures struct {
 // figures reads the gauges in one snapshot.
 func (db *DB) figures(ctx context.Context) (metricFigures, error) {
 	f := metricFigures{authorizations: map[string]int{}}
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *readTx) error {
 		var last, oldest sql.NullString
 		// max() over the leading column of callbacks_received: one index lookup.
 		if err := tx.QueryRowContext(ctx, `SELECT max(first_received_at) FROM callbacks`).Scan(&last); err != nil {
 			return fmt.Errorf("store: metrics: last notification: %w", err)
 		}
 		// As the overview counts them: the links with a live token first.
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM links l CROSS JOIN authorizations a ON a.authorization_code = l.authorization_code
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM links l `+db.d.pick("CROSS JOIN", "JOIN")+` authorizations a ON a.authorization_code = l.authorization_code
 			WHERE l.token_expires_at > ? AND a.state = ?`, fmtTime(db.Now()), StateUnbindUser).Scan(&f.linksAwaiting); err != nil {
 			return fmt.Errorf("store: metrics: links awaiting: %w", err)
 		}

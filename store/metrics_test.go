@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
 // scrape gathers c alone and returns each series as name{label="value",...}.
@@ -63,7 +64,9 @@ func wantSeries(t *testing.T, got map[string]float64, want map[string]float64) {
 	}
 }
 
-func TestCollectorGauges(t *testing.T) {
+func TestCollectorGauges(t *testing.T) { storetest.EachEngine(t, testCollectorGauges) }
+
+func testCollectorGauges(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)

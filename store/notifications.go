@@ -148,11 +148,12 @@ func (db *DB) prepareNotifyStmts(ctx context.Context) error {
 		insertCallback: prep(`INSERT INTO callbacks (notification_id, event_type, authorization_code, sub_mchid, openid, sub_openid,
 			openorclose_time, create_time, serial, envelope, payload, applied, first_received_at, last_received_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (notification_id) DO NOTHING
 			RETURNING id`),
 		insertDelivery: prep(`INSERT INTO callback_deliveries (callback_id, received_at, remote_addr, serial, outcome) VALUES (?, ?, ?, ?, ?)`),
 		countKey: prep(`INSERT INTO notification_keys (serial, hour, deliveries, last_received_at) VALUES (?, ?, 1, ?)
-			ON CONFLICT (serial, hour) DO UPDATE SET deliveries = deliveries + 1,
-				last_received_at = max(last_received_at, excluded.last_received_at)`),
+			ON CONFLICT (serial, hour) DO UPDATE SET deliveries = notification_keys.deliveries + 1,
+				last_received_at = ` + db.d.pick("max", "greatest") + `(notification_keys.last_received_at, excluded.last_received_at)`),
 	}
 	if err := errors.Join(errs...); err != nil {
 		st.close()
@@ -176,7 +177,7 @@ func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult
 	results := make([]batchResult, len(items))
 	var added int64
 	var at time.Time
-	err := db.update(ctx, func(tx *Tx) error {
+	err := db.updateWith(ctx, db.batchTxOptions(), db.batchLock, func(tx *Tx) error {
 		at = tx.now
 		if len(items) > 0 {
 			st := notifyStmts{
@@ -206,9 +207,13 @@ func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult
 	return results, err
 }
 
-// recordNotification looks the id up first (one writer: nothing can slip
-// in between), so that a new notification's row is written once, with its
-// outcome already known.
+// recordNotification looks the id up first, so that a new notification's
+// row is written once, with its outcome already known. Nothing can slip in
+// between: SQLite has one writer, and on PostgreSQL the notification
+// batches of every instance take one transaction-scoped advisory lock
+// (batchLock). The insert still says ON CONFLICT (notification_id) DO
+// NOTHING, and a row found there turns the notification into a duplicate:
+// exactly once by notification_id whatever the writers.
 func recordNotification(ctx context.Context, tx *Tx, st notifyStmts, n Notification) (string, error) {
 	now := fmtTime(tx.now)
 	var id int64
@@ -227,9 +232,11 @@ func recordNotification(ctx context.Context, tx *Tx, st notifyStmts, n Notificat
 		// code there is no authorization to change (an empty key would
 		// merge every such user into one row). Kept, visibly not applied.
 		outcome = OutcomeStale
-		if err := st.insertCallback.QueryRowContext(ctx, n.NotificationID, n.EventType, n.AuthorizationCode, n.SubMchID, n.OpenID, n.SubOpenID,
-			fmtTimePtr(&n.OpenOrCloseTime), n.CreateTime, n.Serial, string(n.Envelope), string(n.Payload), false, now, now).Scan(&id); err != nil {
-			return "", fmt.Errorf("store: record notification: %w", err)
+		if id, err = insertCallback(ctx, st, n, false, now); err != nil {
+			return "", err
+		}
+		if id == 0 {
+			return recordDuplicate(ctx, st, n, now)
 		}
 	default:
 		a := Authorization{AuthorizationCode: n.AuthorizationCode, SubMchID: n.SubMchID, OpenID: n.OpenID, SubOpenID: n.SubOpenID,
@@ -248,11 +255,20 @@ func recordNotification(ctx context.Context, tx *Tx, st notifyStmts, n Notificat
 		if applied {
 			outcome = OutcomeAccepted
 		}
-		if err := st.insertCallback.QueryRowContext(ctx, n.NotificationID, n.EventType, n.AuthorizationCode, n.SubMchID, n.OpenID, n.SubOpenID,
-			fmtTimePtr(&n.OpenOrCloseTime), n.CreateTime, n.Serial, string(n.Envelope), string(n.Payload), applied, now, now).Scan(&id); err != nil {
-			return "", fmt.Errorf("store: record notification: %w", err)
+		if id, err = insertCallback(ctx, st, n, applied, now); err != nil {
+			return "", err
+		}
+		if id == 0 {
+			// Stored meanwhile by a writer that committed first (another
+			// instance, were the batches not serialised): a duplicate.
+			return recordDuplicate(ctx, st, n, now)
 		}
 	}
+	return finishDelivery(ctx, st, n, id, outcome, now)
+}
+
+// finishDelivery records the delivery and counts the key that signed it.
+func finishDelivery(ctx context.Context, st notifyStmts, n Notification, id int64, outcome, now string) (string, error) {
 	if _, err := st.insertDelivery.ExecContext(ctx, id, now, n.RemoteAddr, n.Serial, outcome); err != nil {
 		return "", fmt.Errorf("store: record delivery: %w", err)
 	}
@@ -261,4 +277,65 @@ func recordNotification(ctx context.Context, tx *Tx, st notifyStmts, n Notificat
 		return "", fmt.Errorf("store: count signing key: %w", err)
 	}
 	return outcome, nil
+}
+
+// insertCallback writes a new notification's row and returns its id, or 0
+// when a row with that notification_id exists already.
+func insertCallback(ctx context.Context, st notifyStmts, n Notification, applied bool, now string) (int64, error) {
+	var id int64
+	err := st.insertCallback.QueryRowContext(ctx, n.NotificationID, n.EventType, n.AuthorizationCode, n.SubMchID, n.OpenID, n.SubOpenID,
+		fmtTimePtr(&n.OpenOrCloseTime), n.CreateTime, n.Serial, string(n.Envelope), string(n.Payload), boolInt(applied), now, now).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: record notification: %w", err)
+	}
+	return id, nil
+}
+
+// recordDuplicate counts one more delivery of a stored notification.
+func recordDuplicate(ctx context.Context, st notifyStmts, n Notification, now string) (string, error) {
+	var id int64
+	if err := st.findCallback.QueryRowContext(ctx, n.NotificationID).Scan(&id); err != nil {
+		return "", fmt.Errorf("store: record notification: %w", err)
+	}
+	if _, err := st.countDelivery.ExecContext(ctx, now, id); err != nil {
+		return "", fmt.Errorf("store: count delivery: %w", err)
+	}
+	return finishDelivery(ctx, st, n, id, OutcomeDuplicate, now)
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// notifyBatchLock is the advisory lock key of the notification batches on
+// PostgreSQL ("notify" in ASCII).
+const notifyBatchLock int64 = 0x6e6f74696679
+
+// batchTxOptions: on PostgreSQL a batch runs READ COMMITTED under
+// batchLock. Its statements are single-row upserts and conditional
+// updates, each atomic on its own; the lock makes every instance's batches
+// commit one at a time, so the counter rows they share (daily_counts,
+// notification_keys, authorization_counts, refusals) are never locked in
+// two orders and no batch waits on a deadlock.
+func (db *DB) batchTxOptions() *sql.TxOptions {
+	if db.d.pg {
+		return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	return nil
+}
+
+func (db *DB) batchLock(tx *Tx) error {
+	if !db.d.pg {
+		return nil
+	}
+	if _, err := tx.ExecContext(context.Background(), `SELECT pg_advisory_xact_lock(?)`, notifyBatchLock); err != nil {
+		return fmt.Errorf("store: batch lock: %w", err)
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -38,7 +37,7 @@ type NotificationKey struct {
 // Each is an index range or a single row, never a scan of a whole table.
 func (db *DB) OverviewFigures(ctx context.Context, now, dayStart time.Time) (Overview, error) {
 	var o Overview
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *readTx) error {
 		// CROSS JOIN makes SQLite walk the links first: those with a live
 		// token are an hour's worth, while UNBINDUSER authorizations pile
 		// up (every link never agreed to stays so).
@@ -48,7 +47,7 @@ func (db *DB) OverviewFigures(ctx context.Context, now, dayStart time.Time) (Ove
 			args []any
 		}{
 			{&o.ActiveAuthorizations, `SELECT coalesce((SELECT n FROM authorization_counts WHERE state = ?), 0)`, []any{StateAvailable}},
-			{&o.AwaitingUser, `SELECT count(*) FROM links l CROSS JOIN authorizations a ON a.authorization_code = l.authorization_code
+			{&o.AwaitingUser, `SELECT count(*) FROM links l ` + db.d.pick("CROSS JOIN", "JOIN") + ` authorizations a ON a.authorization_code = l.authorization_code
 				WHERE l.token_expires_at > ? AND a.state = ?`, []any{fmtTime(now), StateUnbindUser}},
 			// Callbacks are appended in time order and never deleted from
 			// the middle, so their ids are dense: the day's count is the

@@ -4,22 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
+// openTestDB opens a fresh store on the engine the (sub)test runs on:
+// tests that call it run through storetest.EachEngine, on SQLite and on
+// PostgreSQL.
 func openTestDB(t testing.TB) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return storetest.Open(t)
 }
 
 func mustSubMerchant(t testing.TB, db *store.DB, subMchID string) *store.SubMerchant {
@@ -36,7 +34,9 @@ func notification(id, event, code string, at time.Time) store.Notification {
 		OpenID: "o-user", OpenOrCloseTime: at, Envelope: []byte(`{}`), Payload: []byte(`{}`), RemoteAddr: "127.0.0.1"}
 }
 
-func TestRecordNotification(t *testing.T) {
+func TestRecordNotification(t *testing.T) { storetest.EachEngine(t, testRecordNotification) }
+
+func testRecordNotification(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 
@@ -135,7 +135,9 @@ func TestRecordNotification(t *testing.T) {
 	})
 }
 
-func TestCallbackFilters(t *testing.T) {
+func TestCallbackFilters(t *testing.T) { storetest.EachEngine(t, testCallbackFilters) }
+
+func testCallbackFilters(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
@@ -205,7 +207,9 @@ func TestCallbackFilters(t *testing.T) {
 	})
 }
 
-func TestTerminationsOnePending(t *testing.T) {
+func TestTerminationsOnePending(t *testing.T) { storetest.EachEngine(t, testTerminationsOnePending) }
+
+func testTerminationsOnePending(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	term := store.Termination{AuthorizationCode: "C1", SubMchID: "1900000001", Reason: "用户要求"}
@@ -236,7 +240,9 @@ func TestTerminationsOnePending(t *testing.T) {
 	}
 }
 
-func TestLinksAndAuthorizations(t *testing.T) {
+func TestLinksAndAuthorizations(t *testing.T) { storetest.EachEngine(t, testLinksAndAuthorizations) }
+
+func testLinksAndAuthorizations(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	m := mustSubMerchant(t, db, "1900000001")
@@ -276,7 +282,9 @@ func TestLinksAndAuthorizations(t *testing.T) {
 
 // TestWritersBesideReaders: 50 goroutines × 100 writes beside readers, and
 // never "database is locked".
-func TestWritersBesideReaders(t *testing.T) {
+func TestWritersBesideReaders(t *testing.T) { storetest.EachEngine(t, testWritersBesideReaders) }
+
+func testWritersBesideReaders(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	var wg sync.WaitGroup
@@ -329,7 +337,9 @@ func TestWritersBesideReaders(t *testing.T) {
 // TestSameSecondCloseWins: WeChat Pay's times have whole seconds, and an
 // open and a close of the same second may arrive in either order; the
 // close is the later event either way.
-func TestSameSecondCloseWins(t *testing.T) {
+func TestSameSecondCloseWins(t *testing.T) { storetest.EachEngine(t, testSameSecondCloseWins) }
+
+func testSameSecondCloseWins(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	for _, order := range [][]string{{store.EventOpen, store.EventClose}, {store.EventClose, store.EventOpen}} {
@@ -365,7 +375,9 @@ func TestSameSecondCloseWins(t *testing.T) {
 // TestNotificationWithoutCode: authorization_code is optional in a
 // notification; one without it is kept but changes no authorization (an
 // empty key would merge every such user into one row).
-func TestNotificationWithoutCode(t *testing.T) {
+func TestNotificationWithoutCode(t *testing.T) { storetest.EachEngine(t, testNotificationWithoutCode) }
+
+func testNotificationWithoutCode(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	for i, user := range []string{"oUserA", "oUserB"} {
@@ -391,6 +403,10 @@ func TestNotificationWithoutCode(t *testing.T) {
 // the service makes it UNBINDUSER again, so that a lost notification of the
 // new agreement is found by reconciliation once the token expires.
 func TestRenewAfterCloseIsReconciled(t *testing.T) {
+	storetest.EachEngine(t, testRenewAfterCloseIsReconciled)
+}
+
+func testRenewAfterCloseIsReconciled(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
@@ -421,7 +437,9 @@ func TestRenewAfterCloseIsReconciled(t *testing.T) {
 
 // TestLinkReconcileBackoff: a link whose query failed waits a growing delay
 // and stands behind links never tried.
-func TestLinkReconcileBackoff(t *testing.T) {
+func TestLinkReconcileBackoff(t *testing.T) { storetest.EachEngine(t, testLinkReconcileBackoff) }
+
+func testLinkReconcileBackoff(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)

@@ -172,7 +172,7 @@ func (db *DB) writeRefusals(ctx context.Context, tx *Tx, refs []*refusalItem) (a
 			var count int
 			if err := tx.QueryRowContext(ctx, `INSERT INTO callback_refusals (received_at, last_at, minute, count, remote_addr, reason, serial, notification_id, key_id)
 				VALUES (?, ?, ?, ?, ?, ?, '', '', '')
-				ON CONFLICT (minute, reason, remote_addr, key_id) DO UPDATE SET count = count + excluded.count, last_at = excluded.last_at
+				ON CONFLICT (minute, reason, remote_addr, key_id) DO UPDATE SET count = callback_refusals.count + excluded.count, last_at = excluded.last_at
 				RETURNING count`, now, now, k.minute, a.n, OverflowAddr, OverflowReason).Scan(&count); err != nil {
 				return 0, fmt.Errorf("store: record refusal overflow: %w", err)
 			}

@@ -8,13 +8,16 @@ import (
 	"time"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
 // TestRefusalsAggregated: the same reason from the same address within a
 // minute is one row with a count and the first and last time; another
 // address, reason or minute is another row; a verified refusal keeps a row
 // per notification id.
-func TestRefusalsAggregated(t *testing.T) {
+func TestRefusalsAggregated(t *testing.T) { storetest.EachEngine(t, testRefusalsAggregated) }
+
+func testRefusalsAggregated(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openLogDB(t)
 	first := clock.Now()
@@ -80,7 +83,9 @@ func TestRefusalsAggregated(t *testing.T) {
 // capped without pushing old rows out: at the cap, a new unverified row is
 // counted in the minute's overflow row instead; verified refusals still get
 // theirs.
-func TestRefusalsBounded(t *testing.T) {
+func TestRefusalsBounded(t *testing.T) { storetest.EachEngine(t, testRefusalsBounded) }
+
+func testRefusalsBounded(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openLogDB(t)
 	const maxRows = 20
@@ -112,7 +117,7 @@ func TestRefusalsBounded(t *testing.T) {
 		t.Error("a verified refusal was folded away at the cap")
 	}
 	var overflow int
-	if err := db.TestReader().QueryRow(`SELECT coalesce(sum(count), 0) FROM callback_refusals WHERE reason = ?`, store.OverflowReason).Scan(&overflow); err != nil {
+	if err := db.TestReader().QueryRow(`SELECT coalesce(sum(count), 0) FROM callback_refusals WHERE reason = $1`, store.OverflowReason).Scan(&overflow); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := overflow, 200-(maxRows-1); got != want {

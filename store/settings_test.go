@@ -6,9 +6,12 @@ import (
 	"time"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
-func TestLandingPause(t *testing.T) {
+func TestLandingPause(t *testing.T) { storetest.EachEngine(t, testLandingPause) }
+
+func testLandingPause(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	at := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)

@@ -1,5 +1,7 @@
-// Package store keeps the console's state in SQLite: one writer connection
-// for every change and a pool of readers, with embedded numbered migrations.
+// Package store keeps the console's state in SQLite (the default: one
+// writer connection for every change and a pool of readers) or in
+// PostgreSQL (DATABASE_URL: a small write pool and a read pool), with
+// embedded numbered migrations per dialect (dialect.go).
 package store
 
 import (
@@ -8,6 +10,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
@@ -24,6 +27,9 @@ var registerWriterDriver sync.Once
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+//go:embed migrations/postgres/*.sql
+var pgMigrations embed.FS
+
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
@@ -34,13 +40,16 @@ var ErrConflict = errors.New("conflict")
 // serialises every change; read is a pool for queries that can run beside
 // it. Neither handle leaves the package: every statement lives in a method.
 type DB struct {
-	write *sql.DB
-	read  *sql.DB
+	write handle
+	read  handle
+	d     *dialect
 	// Now is the clock; tests replace it. Every transaction takes one
 	// timestamp from it.
 	Now func() time.Time
-	// Path is the SQLite file the database lives in.
+	// Path is the SQLite file the database lives in ("" on PostgreSQL).
 	Path string
+	// Engine is "sqlite" or "postgres".
+	Engine string
 
 	batch       chan *batchItem
 	refusals    chan *refusalItem
@@ -68,34 +77,45 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return err
 		}})
 	})
-	write, err := sql.Open(writerDriver, dsn(path, true))
+	writeDB, err := sql.Open(writerDriver, dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("store: open writer: %w", err)
 	}
 	// One writer: SQLite allows one at a time, and queuing in Go is cheaper
 	// and fairer than spinning on SQLITE_BUSY.
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxLifetime(0)
-	if err := write.PingContext(ctx); err != nil {
-		write.Close()
+	writeDB.SetMaxOpenConns(1)
+	writeDB.SetMaxIdleConns(1)
+	writeDB.SetConnMaxLifetime(0)
+	if err := writeDB.PingContext(ctx); err != nil {
+		writeDB.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite3", dsn(path, false))
+	readDB, err := sql.Open("sqlite3", dsn(path, false))
 	if err != nil {
-		write.Close()
+		writeDB.Close()
 		return nil, fmt.Errorf("store: open readers: %w", err)
 	}
-	read.SetMaxOpenConns(8)
-	read.SetMaxIdleConns(8)
-	db := &DB{write: write, read: read, Now: time.Now, Path: path,
-		batch: make(chan *batchItem, maxBatch), refusals: make(chan *refusalItem, maxRefusalBatch),
-		closed: make(chan struct{}), batcherDone: make(chan struct{})}
-	db.SetRefusalLimits(0, 0)
-	if err := Migrate(ctx, write, "console", migrations, "migrations"); err != nil {
+	readDB.SetMaxOpenConns(8)
+	readDB.SetMaxIdleConns(8)
+	db := newDB(writeDB, readDB, sqliteDialect)
+	db.Path, db.Engine = path, "sqlite"
+	if err := Migrate(ctx, writeDB, "console", migrations, "migrations"); err != nil {
 		db.Close()
 		return nil, err
 	}
+	return db.start(ctx)
+}
+
+func newDB(write, read *sql.DB, d *dialect) *DB {
+	db := &DB{write: handle{write, d}, read: handle{read, d}, d: d, Now: time.Now,
+		batch: make(chan *batchItem, maxBatch), refusals: make(chan *refusalItem, maxRefusalBatch),
+		closed: make(chan struct{}), batcherDone: make(chan struct{})}
+	db.SetRefusalLimits(0, 0)
+	return db
+}
+
+// start prepares the hot path and starts the group-commit writer.
+func (db *DB) start(ctx context.Context) (*DB, error) {
 	if err := db.prepareNotifyStmts(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -148,21 +168,58 @@ func (db *DB) Ping(ctx context.Context) (err error) {
 	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// Tx is a write transaction with the one timestamp it works with.
+// Tx is a write transaction with the one timestamp it works with. Its
+// Exec/Query methods speak the dialect (dialect.go).
 type Tx struct {
 	*sql.Tx
 	now time.Time
+	d   *dialect
 }
 
+// maxTxAttempts bounds how often a PostgreSQL transaction is run again
+// after a serialization failure or a deadlock.
+const maxTxAttempts = 8
+
 // update runs fn in a write transaction and commits it if fn returns nil.
-func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) (err error) {
+// On SQLite every write transaction runs alone (one writer, BEGIN
+// IMMEDIATE). On PostgreSQL it runs SERIALIZABLE, which gives the same
+// guarantee to every read-then-write in the store beside other instances'
+// writers, and is run again (fn must be repeatable) up to maxTxAttempts
+// times when PostgreSQL reports 40001 or 40P01.
+func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	var opts *sql.TxOptions
+	if db.d.pg {
+		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
+	}
+	return db.updateWith(ctx, opts, nil, fn)
+}
+
+// updateWith is update with the transaction's options and a first
+// statement (PostgreSQL only) run before fn.
+func (db *DB) updateWith(ctx context.Context, opts *sql.TxOptions, first func(tx *Tx) error, fn func(tx *Tx) error) (err error) {
 	defer func() { db.errs.note(opWrite, err) }()
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	for attempt := 1; ; attempt++ {
+		err = db.tryUpdate(ctx, opts, first, fn)
+		if err == nil || !isRetryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
+			return err
+		}
+		// A short, growing, jittered pause lets the other transaction finish.
+		time.Sleep(time.Duration(attempt*attempt)*time.Millisecond + time.Duration(rand.Int64N(int64(time.Millisecond))))
+	}
+}
+
+func (db *DB) tryUpdate(ctx context.Context, opts *sql.TxOptions, first func(tx *Tx) error, fn func(tx *Tx) error) error {
+	sqlTx, err := db.write.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{Tx: sqlTx, now: db.Now().UTC()}
+	tx := &Tx{Tx: sqlTx, now: db.Now().UTC(), d: db.d}
+	if first != nil {
+		if err := first(tx); err != nil {
+			return err
+		}
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -173,14 +230,18 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) (err error) {
 }
 
 // view runs fn in a read-only transaction (a consistent snapshot).
-func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+func (db *DB) view(ctx context.Context, fn func(tx *readTx) error) (err error) {
 	defer func() { db.errs.note(opRead, err) }()
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.d.pg {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.read.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("store: begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(tx)
+	return fn(&readTx{Tx: tx, d: db.d})
 }
 
 // timeFormat is how times are stored: UTC, sortable as text.
@@ -259,17 +320,6 @@ func textValue(v any) (string, bool) {
 	return "", false
 }
 
-// isConstraint reports whether err is SQLite refusing a write because it
-// would break a UNIQUE or PRIMARY KEY rule: classified by the driver's
-// extended error code, never by the message text.
-func isConstraint(err error) bool {
-	var se sqlite3.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
-}
-
 // timeRange narrows a log to rows whose time column lies in [from, to) and
 // says so in terms of ids as well. Rows are appended in time order, so the
 // ids of a time range are a range too, found with two lookups in the
@@ -279,17 +329,21 @@ func isConstraint(err error) bool {
 // SQLite from picking the time index for them. A row written while the clock
 // stood before an earlier row's time may fall outside its id range: a log
 // screen accepts that.
-func timeRange(table, column string, from, to time.Time) (conds []string, args []any) {
+//
+// On PostgreSQL the planner needs no such hint (and + does not apply to
+// text): the term is written plainly.
+func (db *DB) timeRange(table, column string, from, to time.Time) (conds []string, args []any) {
+	plus := db.d.pick("+", "")
 	if !from.IsZero() {
 		conds = append(conds,
 			`id >= coalesce((SELECT id FROM `+table+` WHERE `+column+` >= ? ORDER BY `+column+`, id LIMIT 1), 9223372036854775807)`,
-			`+`+column+` >= ?`)
+			plus+column+` >= ?`)
 		args = append(args, fmtTime(from), fmtTime(from))
 	}
 	if !to.IsZero() {
 		conds = append(conds,
 			`id <= coalesce((SELECT id FROM `+table+` WHERE `+column+` < ? ORDER BY `+column+` DESC, id DESC LIMIT 1), 0)`,
-			`+`+column+` < ?`)
+			plus+column+` < ?`)
 		args = append(args, fmtTime(to), fmtTime(to))
 	}
 	return conds, args
@@ -325,6 +379,9 @@ func keysetPage(q string, where []string, args []any, before, after int64, limit
 // Backup writes a consistent, compacted copy of the database to path, which
 // must not exist yet: one self-contained file with no WAL beside it.
 func (db *DB) Backup(ctx context.Context, path string) error {
+	if db.d.pg {
+		return errors.New("store: backup: on PostgreSQL use pg_dump or WAL archiving (docs/DEPLOY.md)")
+	}
 	if _, err := db.write.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		return fmt.Errorf("store: backup to %s: %w", path, err)
 	}

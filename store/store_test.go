@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
 // TestOpenDamagedSchema: a file whose migration records claim a schema it
@@ -39,7 +40,9 @@ func TestOpenDamagedSchema(t *testing.T) {
 
 // TestConflictByCode: a uniqueness violation is ErrConflict, told by the
 // driver's error code.
-func TestConflictByCode(t *testing.T) {
+func TestConflictByCode(t *testing.T) { storetest.EachEngine(t, testConflictByCode) }
+
+func testConflictByCode(t *testing.T) {
 	db, _ := openFoundation(t)
 	ctx := context.Background()
 	if _, err := db.CreateSubMerchant(ctx, store.SubMerchant{SubMchID: "1900000001", Name: "a"}); err != nil {
@@ -53,14 +56,16 @@ func TestConflictByCode(t *testing.T) {
 
 // TestMalformedStoredTime: a stored time that does not parse makes the read
 // fail instead of showing the zero time (a bug: parseTime swallowed it).
-func TestMalformedStoredTime(t *testing.T) {
+func TestMalformedStoredTime(t *testing.T) { storetest.EachEngine(t, testMalformedStoredTime) }
+
+func testMalformedStoredTime(t *testing.T) {
 	db, _ := openFoundation(t)
 	ctx := context.Background()
 	u, err := db.CreateUser(ctx, "alice", "hash", store.RoleViewer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.TestWriter().Exec(`UPDATE users SET created_at = 'yesterday' WHERE id = ?`, u.ID); err != nil {
+	if _, err := db.TestWriter().Exec(`UPDATE users SET created_at = 'yesterday' WHERE id = $1`, u.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.UserByID(ctx, u.ID); err == nil {

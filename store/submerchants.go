@@ -44,15 +44,15 @@ func (db *DB) CreateSubMerchantAudited(ctx context.Context, m SubMerchant, audit
 func (db *DB) createSubMerchant(ctx context.Context, m SubMerchant, audit *AuditEntry) (*SubMerchant, error) {
 	var out *SubMerchant
 	err := db.update(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO sub_merchants (sub_mchid, sub_appid, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			m.SubMchID, m.SubAppID, m.Name, fmtTime(tx.now), fmtTime(tx.now))
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO sub_merchants (sub_mchid, sub_appid, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			m.SubMchID, m.SubAppID, m.Name, fmtTime(tx.now), fmtTime(tx.now)).Scan(&id)
 		if isConstraint(err) {
 			return fmt.Errorf("store: create sub-merchant %s: %w", m.SubMchID, ErrConflict)
 		}
 		if err != nil {
 			return fmt.Errorf("store: create sub-merchant: %w", err)
 		}
-		id, _ := res.LastInsertId()
 		if out, err = findSubMerchant(ctx, tx, "id = ?", id); err != nil || audit == nil {
 			return err
 		}

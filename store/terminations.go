@@ -39,15 +39,14 @@ func (db *DB) BeginTermination(ctx context.Context, t Termination, audit AuditEn
 		if t.UserID != 0 {
 			uid = t.UserID
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO terminations (authorization_code, sub_mchid, reason, status, user_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			t.AuthorizationCode, t.SubMchID, t.Reason, TerminationPending, uid, fmtTime(tx.now))
+		err := tx.QueryRowContext(ctx, `INSERT INTO terminations (authorization_code, sub_mchid, reason, status, user_id, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			t.AuthorizationCode, t.SubMchID, t.Reason, TerminationPending, uid, fmtTime(tx.now)).Scan(&id)
 		if isConstraint(err) {
 			return fmt.Errorf("store: termination of %s already in flight: %w", t.AuthorizationCode, ErrConflict)
 		}
 		if err != nil {
 			return fmt.Errorf("store: begin termination: %w", err)
 		}
-		id, _ = res.LastInsertId()
 		return insertAudit(ctx, tx, audit)
 	})
 	return id, err

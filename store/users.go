@@ -66,15 +66,15 @@ func (db *DB) CreateUserAudited(ctx context.Context, username, passwordHash, rol
 func (db *DB) createUser(ctx context.Context, username, passwordHash, role string, audit *AuditEntry) (*User, error) {
 	var u *User
 	err := db.update(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			username, passwordHash, role, fmtTime(tx.now), fmtTime(tx.now))
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO users (username, password_hash, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			username, passwordHash, role, fmtTime(tx.now), fmtTime(tx.now)).Scan(&id)
 		if err != nil {
 			if isConstraint(err) {
 				return fmt.Errorf("store: create user %q: %w", username, ErrConflict)
 			}
 			return fmt.Errorf("store: create user: %w", err)
 		}
-		id, _ := res.LastInsertId()
 		if u, err = findUser(ctx, tx, "id = ?", id); err != nil || audit == nil {
 			return err
 		}
@@ -83,10 +83,42 @@ func (db *DB) createUser(ctx context.Context, username, passwordHash, role strin
 	return u, err
 }
 
+// CreateFirstUserAudited creates the first user, with its audit entry in
+// the same transaction, only if no user exists yet; created is false when
+// one does. Instances starting at once on an empty database create it
+// once: the insert is conditional and ON CONFLICT DO NOTHING, in a
+// transaction that runs alone (SQLite) or SERIALIZABLE (PostgreSQL,
+// retried on a serialization failure).
+func (db *DB) CreateFirstUserAudited(ctx context.Context, username, passwordHash, role string, audit AuditEntry) (u *User, created bool, err error) {
+	err = db.update(ctx, func(tx *Tx) error {
+		u, created = nil, false
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO users (username, password_hash, role, created_at, updated_at)
+			SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users)
+			ON CONFLICT (username) DO NOTHING RETURNING id`,
+			username, passwordHash, role, fmtTime(tx.now), fmtTime(tx.now)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			if isConstraint(err) {
+				return nil // created by a transaction that committed first
+			}
+			return fmt.Errorf("store: create first user: %w", err)
+		}
+		if u, err = findUser(ctx, tx, "id = ?", id); err != nil {
+			return err
+		}
+		created = true
+		return insertAudit(ctx, tx, audit)
+	})
+	return u, created, err
+}
+
 // UserByID finds a user by id.
 func (db *DB) UserByID(ctx context.Context, id int64) (*User, error) {
 	var u *User
-	err := db.view(ctx, func(tx *sql.Tx) (err error) {
+	err := db.view(ctx, func(tx *readTx) (err error) {
 		u, err = findUser(ctx, tx, "id = ?", id)
 		return err
 	})
@@ -96,7 +128,7 @@ func (db *DB) UserByID(ctx context.Context, id int64) (*User, error) {
 // UserByUsername finds a user by username.
 func (db *DB) UserByUsername(ctx context.Context, username string) (*User, error) {
 	var u *User
-	err := db.view(ctx, func(tx *sql.Tx) (err error) {
+	err := db.view(ctx, func(tx *readTx) (err error) {
 		u, err = findUser(ctx, tx, "username = ?", username)
 		return err
 	})

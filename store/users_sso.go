@@ -33,15 +33,15 @@ func (db *DB) SignInSSO(ctx context.Context, issuer, subject, username, role str
 		u, err = findUser(ctx, tx, "sso_issuer = ? AND sso_subject = ?", issuer, subject)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, role, sso_issuer, sso_subject, created_at, updated_at)
-				VALUES (?, '', ?, ?, ?, ?, ?)`, username, role, issuer, subject, fmtTime(tx.now), fmtTime(tx.now))
+			var id int64
+			err := tx.QueryRowContext(ctx, `INSERT INTO users (username, password_hash, role, sso_issuer, sso_subject, created_at, updated_at)
+				VALUES (?, '', ?, ?, ?, ?, ?) RETURNING id`, username, role, issuer, subject, fmtTime(tx.now), fmtTime(tx.now)).Scan(&id)
 			if err != nil {
 				if isConstraint(err) {
 					return fmt.Errorf("store: sso user %q: %w", username, ErrConflict)
 				}
 				return fmt.Errorf("store: sso user: %w", err)
 			}
-			id, _ := res.LastInsertId()
 			if u, err = findUser(ctx, tx, "id = ?", id); err != nil {
 				return err
 			}
@@ -84,15 +84,15 @@ func (db *DB) SignInSSO(ctx context.Context, issuer, subject, username, role str
 func (db *DB) CreateBreakGlassUserAudited(ctx context.Context, username, passwordHash, role string, audit AuditEntry) (*User, error) {
 	var u *User
 	err := db.update(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (username, password_hash, role, break_glass, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)`,
-			username, passwordHash, role, fmtTime(tx.now), fmtTime(tx.now))
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO users (username, password_hash, role, break_glass, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?) RETURNING id`,
+			username, passwordHash, role, fmtTime(tx.now), fmtTime(tx.now)).Scan(&id)
 		if err != nil {
 			if isConstraint(err) {
 				return fmt.Errorf("store: create user %q: %w", username, ErrConflict)
 			}
 			return fmt.Errorf("store: create user: %w", err)
 		}
-		id, _ := res.LastInsertId()
 		if u, err = findUser(ctx, tx, "id = ?", id); err != nil {
 			return err
 		}

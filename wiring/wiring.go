@@ -43,6 +43,9 @@ type Options struct {
 
 	// Sandbox builds the simulator and configures everything against it.
 	Sandbox bool
+	// SandboxDBPath is the simulator's own SQLite file when the console's
+	// database is PostgreSQL (on SQLite it shares DB.Path).
+	SandboxDBPath string
 	// SelfURL is how the console reaches itself (the listener, over
 	// loopback): the client finds the simulator there, under /sandbox.
 	SelfURL string
@@ -97,7 +100,12 @@ func NewWeChatPay(ctx context.Context, o Options) (*WeChatPay, error) {
 		if logger == nil {
 			logger = slog.Default()
 		}
-		sb, err := sandbox.New(ctx, sandbox.Options{DBPath: o.DB.Path, Logger: logger.With("component", "sandbox"),
+		sbPath := o.DB.Path
+		if sbPath == "" {
+			// PostgreSQL: the simulator keeps its own SQLite file.
+			sbPath = o.SandboxDBPath
+		}
+		sb, err := sandbox.New(ctx, sandbox.Options{DBPath: sbPath, Logger: logger.With("component", "sandbox"),
 			HTTPClient: o.SandboxHTTPClient, CSRFToken: csrfToken})
 		if err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -59,6 +60,8 @@ func loadgen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	target := fs.String("url", "http://127.0.0.1:8080/notify/payscore", "the console's notification URL")
 	dbPath := fs.String("db-path", "app.db", "the console's SQLite file (for the sandbox keys and the final check)")
+	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "the console's PostgreSQL database instead of -db-path ($DATABASE_URL)")
+	sandboxDBPath := fs.String("sandbox-db-path", cmp.Or(os.Getenv("SANDBOX_DB_PATH"), "sandbox.db"), "with -database-url: the console's sandbox file, for its keys ($SANDBOX_DB_PATH)")
 	n := fs.Int("n", 10000, "distinct notifications to send")
 	conc := fs.Int("c", 32, "concurrent senders")
 	dup := fs.Float64("dup", 0.1, "share of extra deliveries that repeat an earlier notification (0..1)")
@@ -74,7 +77,7 @@ func loadgen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "loadgen: -n and -c must be positive, -dup in [0,1)")
 		return exitConfig
 	}
-	db, err := store.Open(ctx, *dbPath)
+	db, err := store.OpenDatabase(ctx, *databaseURL, *dbPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return exitFail
@@ -87,7 +90,11 @@ func loadgen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "registered sub-merchant %s\n", *subMchID)
 	}
-	sb, err := sandbox.New(ctx, sandbox.Options{DBPath: db.Path})
+	sbPath := db.Path
+	if sbPath == "" {
+		sbPath = *sandboxDBPath
+	}
+	sb, err := sandbox.New(ctx, sandbox.Options{DBPath: sbPath})
 	if err != nil {
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return exitFail

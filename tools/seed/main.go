@@ -46,6 +46,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	n := fs.Int("n", 1000000, "synthetic notifications to write (0: none)")
 	history := fs.Int("history", 30, "days of realistic history to write first (0: none)")
 	dbPath := fs.String("db-path", "app.db", "the console's SQLite file")
+	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "the console's PostgreSQL database instead ($DATABASE_URL)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	} else if err != nil {
@@ -55,7 +56,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "seed: -n and -history must not be negative, nor both 0")
 		return exitConfig
 	}
-	db, err := store.Open(ctx, *dbPath)
+	db, err := store.OpenDatabase(ctx, *databaseURL, *dbPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail
