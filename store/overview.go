@@ -53,8 +53,13 @@ func (db *DB) OverviewFigures(ctx context.Context, now, dayStart time.Time) (Ove
 			// the middle, so their ids are dense: the day's count is the
 			// distance from its first id to the newest, two index lookups
 			// however busy the day (counting would read every entry).
-			{&o.Callbacks24h, `SELECT coalesce((SELECT max(id) FROM callbacks) -
+			//
+			// PostgreSQL's ids come from a sequence that a rolled-back
+			// insert skips: they are not dense, so there the day is
+			// counted by time, an index-only range of callbacks_received.
+			{&o.Callbacks24h, db.d.pick(`SELECT coalesce((SELECT max(id) FROM callbacks) -
 				(SELECT id FROM callbacks WHERE first_received_at >= ? ORDER BY first_received_at, id LIMIT 1) + 1, 0)`,
+				`SELECT count(*) FROM callbacks WHERE first_received_at >= ?`),
 				[]any{fmtTime(now.Add(-24 * time.Hour))}},
 			// Refused attempts are aggregated (a row per reason, address and
 			// minute, counted) and the log is bounded: a bounded sum.
