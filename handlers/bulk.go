@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"net/http"
@@ -263,7 +264,8 @@ func (h *Handler) job(c echo.Context) error {
 		}
 		for _, it := range items {
 			v.Items = append(v.Items, views.JobItemRow{Seq: it.Seq, AuthorizationCode: it.AuthorizationCode, Status: it.Status,
-				Outcome: it.Outcome, LocalState: it.LocalState, State: it.State, ErrorCode: it.ErrorCode, RequestID: it.RequestID})
+				Outcome: it.Outcome, LocalState: it.LocalState, State: it.State, ErrorCode: it.ErrorCode, RequestID: it.RequestID,
+				TerminatedBySupport: it.TerminatedBySupport})
 		}
 		v.More = j.Total - len(v.Items)
 	}
@@ -294,9 +296,9 @@ func jobCounts(j *store.BulkJob) []views.JobCount {
 func (h *Handler) jobCSV(c echo.Context, j *store.BulkJob) error {
 	var header []string
 	if j.Kind == store.BulkTerminate {
-		header = []string{"seq", "authorization_code", "sub_mchid", "status", "outcome", "state", "request_id", "error_code", "error_message", "started_at", "finished_at"}
+		header = []string{"seq", "authorization_code", "sub_mchid", "status", "outcome", "state", "request_id", "error_code", "error_message", "started_at", "finished_at", "ended_by"}
 	} else {
-		header = []string{"seq", "authorization_code", "sub_mchid", "local_state", "local_checked_at", "live_state", "outcome", "request_id", "error_code", "error_message", "finished_at"}
+		header = []string{"seq", "authorization_code", "sub_mchid", "local_state", "local_checked_at", "live_state", "outcome", "request_id", "error_code", "error_message", "finished_at", "ended_by"}
 	}
 	s, err := h.startCSV(c, "job-"+strconv.FormatInt(j.ID, 10), header)
 	if err != nil {
@@ -313,10 +315,10 @@ func (h *Handler) jobCSV(c echo.Context, j *store.BulkJob) error {
 			var row []string
 			if j.Kind == store.BulkTerminate {
 				row = []string{strconv.Itoa(it.Seq), it.AuthorizationCode, it.SubMchID, it.Status, it.Outcome, it.State, it.RequestID,
-					it.ErrorCode, it.ErrorMessage, csvTimePtr(it.StartedAt), csvTimePtr(it.FinishedAt)}
+					it.ErrorCode, it.ErrorMessage, csvTimePtr(it.StartedAt), csvTimePtr(it.FinishedAt), endedBy(it.State, it.TerminatedBySupport)}
 			} else {
 				row = []string{strconv.Itoa(it.Seq), it.AuthorizationCode, it.SubMchID, it.LocalState, csvTimePtr(it.LocalCheckedAt), it.State,
-					it.Outcome, it.RequestID, it.ErrorCode, it.ErrorMessage, csvTimePtr(it.FinishedAt)}
+					it.Outcome, it.RequestID, it.ErrorCode, it.ErrorMessage, csvTimePtr(it.FinishedAt), endedBy(cmp.Or(it.State, it.LocalState), it.TerminatedBySupport)}
 			}
 			if err := s.write(row...); err != nil {
 				return nil
@@ -352,4 +354,17 @@ func jobRow(j *store.BulkJob) views.JobRow {
 	return views.JobRow{ID: j.ID, Kind: j.Kind, Status: j.Status, SubMchID: j.SubMchID, Reason: j.Reason, Live: j.Live,
 		Username: j.Username, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt, CanceledBy: j.CanceledBy,
 		Total: j.Total, Finished: j.Finished()}
+}
+
+// endedBy is the CSV's ended_by of an authorization in a state: "support"
+// when a termination from this console ended it, "user" when it is
+// UNAVAILABLE otherwise (closed in WeChat), "" while it is not over.
+func endedBy(state string, terminatedBySupport bool) string {
+	if state != store.StateUnavailable {
+		return ""
+	}
+	if terminatedBySupport {
+		return "support"
+	}
+	return "user"
 }

@@ -214,7 +214,8 @@ func TestOffboardOverHTTP(t *testing.T) {
 	for i, row := range rows[1:] {
 		if row[col(h, "seq")] != strconv.Itoa(i+1) || row[col(h, "authorization_code")] != codes[i] || row[col(h, "sub_mchid")] != sub.SubMchID ||
 			row[col(h, "status")] != store.ItemDone || row[col(h, "outcome")] != store.TerminationSucceeded ||
-			row[col(h, "state")] != store.StateUnavailable || row[col(h, "request_id")] != "REQ-T-"+codes[i] || row[col(h, "finished_at")] == "" {
+			row[col(h, "state")] != store.StateUnavailable || row[col(h, "request_id")] != "REQ-T-"+codes[i] || row[col(h, "finished_at")] == "" ||
+			row[col(h, "ended_by")] != "support" {
 			t.Errorf("CSV row %d = %v", i+1, row)
 		}
 	}
@@ -385,7 +386,7 @@ func TestBulkLookupOverHTTP(t *testing.T) {
 	} {
 		row := rows[i+1]
 		if row[col(h, "authorization_code")] != want.code || row[col(h, "local_state")] != want.local || row[col(h, "live_state")] != want.live ||
-			row[col(h, "outcome")] != want.outcome {
+			row[col(h, "outcome")] != want.outcome || row[col(h, "ended_by")] != "" {
 			t.Errorf("row %d = %v, want %+v", i+1, row, want)
 		}
 	}

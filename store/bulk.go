@@ -72,6 +72,9 @@ type BulkItem struct {
 	PriorTerminations int
 	StartedAt         *time.Time
 	FinishedAt        *time.Time
+	// TerminatedBySupport: a termination of the code from this console
+	// succeeded (an UNAVAILABLE state is then support's, not the user's).
+	TerminatedBySupport bool
 }
 
 // CreateBulkJob writes a running job, its items (in order) and, when given,
@@ -217,13 +220,14 @@ func (db *DB) BulkJobs(ctx context.Context, kind string, running bool, limit int
 }
 
 const bulkItemColumns = `id, job_id, seq, authorization_code, sub_mchid, status, outcome, local_state, local_checked_at, state,
-	request_id, error_code, error_message, prior_terminations, started_at, finished_at`
+	request_id, error_code, error_message, prior_terminations, started_at, finished_at,
+	EXISTS (SELECT 1 FROM terminations t WHERE t.authorization_code = bulk_items.authorization_code AND t.status = '` + TerminationSucceeded + `')`
 
 func scanBulkItem(row interface{ Scan(...any) error }) (*BulkItem, error) {
 	var it BulkItem
 	if err := row.Scan(&it.ID, &it.JobID, &it.Seq, &it.AuthorizationCode, &it.SubMchID, &it.Status, &it.Outcome, &it.LocalState,
 		nullTimeCol{&it.LocalCheckedAt}, &it.State, &it.RequestID, &it.ErrorCode, &it.ErrorMessage, &it.PriorTerminations,
-		nullTimeCol{&it.StartedAt}, nullTimeCol{&it.FinishedAt}); err != nil {
+		nullTimeCol{&it.StartedAt}, nullTimeCol{&it.FinishedAt}, &it.TerminatedBySupport); err != nil {
 		return nil, err
 	}
 	return &it, nil

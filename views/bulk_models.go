@@ -159,6 +159,9 @@ type JobItemRow struct {
 	State             string
 	ErrorCode         string
 	RequestID         string
+	// TerminatedBySupport tells an UNAVAILABLE state ended by support
+	// from one the user closed.
+	TerminatedBySupport bool
 }
 
 // jobProgressID is the element the page polls.
