@@ -411,6 +411,8 @@ func e2eJourney(t *testing.T, e *e2e) {
 		admin.navigate(t, e.base+"/")
 		admin.fill(t, "#emergency-reason", "验收演练：暂停支付分入口")
 		admin.submit(t, tid("emergency-form")+` button[type="submit"]`)
+		// Issue 13: the confirm step (the same POST with confirm=1).
+		admin.submit(t, tid("confirm-submit"))
 		admin.do(t, chromedp.WaitVisible(chromedp.CSS(tid("emergency-state")+`[data-paused="1"]`)))
 		e.shot(t, admin, "overview-paused", "")
 
@@ -429,6 +431,7 @@ func e2eJourney(t *testing.T, e *e2e) {
 		admin.navigate(t, e.base+"/")
 		admin.fill(t, "#emergency-reason", "演练结束")
 		admin.submit(t, tid("emergency-form")+` button[type="submit"]`)
+		admin.submit(t, tid("confirm-submit"))
 		admin.do(t, chromedp.WaitVisible(chromedp.CSS(tid("emergency-state")+`[data-paused="0"]`)))
 		if st := outside.navigate(t, landing2); st != http.StatusOK {
 			t.Errorf("resumed landing status %d, want 200", st)

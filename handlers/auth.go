@@ -20,6 +20,8 @@ func (h *Handler) page(c echo.Context, title string) views.Page {
 	if id := currentIdentity(c); id != nil {
 		p.User = &views.Me{Username: id.User.Username, Role: id.User.Role}
 		p.Nav = h.navFor(id.User.Role)
+		// The emergency pause, on every page of every role while it is on.
+		p.Pause = h.pauseBanner(c)
 		if !isFragment(c) {
 			// A fragment has no flash area: the messages wait for a page.
 			p.Flashes = h.takeFlashes(c, id.Session)

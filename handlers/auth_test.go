@@ -306,7 +306,7 @@ func TestCopiedCookie(t *testing.T) {
 			}
 		}},
 		{"ErrAfterDisable", func(t *testing.T, ts *testServer, victim *testClient) {
-			adminUpdate(t, ts, victim, url.Values{"action": {"disable"}})
+			adminUpdate(t, ts, victim, url.Values{"action": {"disable"}, "confirm": {"1"}})
 		}},
 		{"ErrAfterRoleChange", func(t *testing.T, ts *testServer, victim *testClient) {
 			adminUpdate(t, ts, victim, url.Values{"action": {"role"}, "role": {store.RoleViewer}})

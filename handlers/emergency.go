@@ -45,17 +45,23 @@ func (h *Handler) emergency(c echo.Context) error {
 		v.FormReason, v.Errors = reason, errs
 		return h.render(c, http.StatusUnprocessableEntity, views.EmergencyPage(h.page(c, views.T(ctx, "emergency.title")), v))
 	}
-	if err := h.Services.Emergency.Set(c.Request().Context(), actor(c), paused == "1", reason); err != nil {
-		return errInternal(err)
-	}
-	flash := "emergency.resumed.ok"
-	if paused == "1" {
-		flash = "emergency.paused.ok"
-	}
-	h.addFlash(c, "success", views.T(ctx, flash))
 	next := safeNext(c.FormValue("next"))
 	if next == "/emergency" {
 		next = "/"
+	}
+	if !confirmed(c) {
+		// The confirm step (the same POST with confirm=1): nothing changes.
+		return h.emergencyConfirm(c, paused == "1", reason, next)
+	}
+	if err := h.Services.Emergency.Set(c.Request().Context(), actor(c), paused == "1", reason); err != nil {
+		return errInternal(err)
+	}
+	// Neither is a success to celebrate: a pause is a warning, a resume
+	// neutral news.
+	if paused == "1" {
+		h.addFlash(c, "warn", views.T(ctx, "emergency.paused.ok"))
+	} else {
+		h.addFlash(c, "info", views.T(ctx, "emergency.resumed.ok"))
 	}
 	return c.Redirect(http.StatusSeeOther, next)
 }

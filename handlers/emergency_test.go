@@ -72,7 +72,7 @@ func TestEmergencySwitchFlow(t *testing.T) {
 	phone := ts.anonymous(t)
 	page := "/h5/" + l.Slug
 
-	res := admin.post(t, "/emergency", url.Values{"paused": {"1"}, "reason": {"微信审核要求关闭入口"}, "next": {"/links"}})
+	res := admin.post(t, "/emergency", url.Values{"paused": {"1"}, "reason": {"微信审核要求关闭入口"}, "next": {"/links"}, "confirm": {"1"}})
 	if got, want := res.status, http.StatusSeeOther; got != want {
 		t.Fatalf("pause: status = %d, want %d", got, want)
 	}
@@ -100,7 +100,7 @@ func TestEmergencySwitchFlow(t *testing.T) {
 		t.Errorf("view = %+v", v)
 	}
 
-	if got, want := admin.post(t, "/emergency", url.Values{"paused": {"0"}, "reason": {""}}).header.Get("Location"), "/"; got != want {
+	if got, want := admin.post(t, "/emergency", url.Values{"paused": {"0"}, "reason": {""}, "confirm": {"1"}}).header.Get("Location"), "/"; got != want {
 		t.Errorf("resume: Location = %q, want %q", got, want)
 	}
 	if got, want := landingGet(t, phone, page, uaWeChat801).doc.Find(`[data-testid="landing"]`).AttrOr("data-mode", ""), views.LandingReady; got != want {

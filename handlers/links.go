@@ -37,7 +37,7 @@ func (h *Handler) newLink(c echo.Context) error {
 	return h.renderNewLink(c, http.StatusOK, views.LinkForm{SubMchID: c.QueryParam("sub_mchid")}, nil)
 }
 
-func (h *Handler) renderNewLink(c echo.Context, status int, form views.LinkForm, upstream *views.UpstreamError) error {
+func (h *Handler) renderNewLink(c echo.Context, status int, form views.LinkForm, upstream *views.UpstreamError, notes ...views.Flash) error {
 	ctx := h.langContext(c)
 	list, err := h.Services.SubMerchants.List(c.Request().Context())
 	if err != nil {
@@ -49,7 +49,9 @@ func (h *Handler) renderNewLink(c echo.Context, status int, form views.LinkForm,
 			v.SubMerchants = append(v.SubMerchants, views.SubMerchantOption{SubMchID: m.SubMchID, Name: m.Name})
 		}
 	}
-	return h.render(c, status, views.NewLinkPage(h.page(c, views.T(ctx, "links.new.title")), v))
+	p := h.page(c, views.T(ctx, "links.new.title"))
+	p.Flashes = append(p.Flashes, notes...)
+	return h.render(c, status, views.NewLinkPage(p, v))
 }
 
 // createLinkPost pre-authorizes and stores a link, then shows it. Invalid
@@ -78,6 +80,9 @@ func (h *Handler) createLinkPost(c echo.Context) error {
 	case err == nil:
 		h.addFlash(c, "success", views.Tf(ctx, "links.created.ok", att.Code))
 		return c.Redirect(http.StatusSeeOther, "/links/"+strconv.FormatInt(att.Link.ID, 10))
+	case isPaused(err):
+		// The emergency pause is on: say why, who and since when (409).
+		return h.renderNewLink(c, http.StatusConflict, form, nil, views.Flash{Kind: "warn", Text: h.pausedText(c)})
 	case errors.Is(err, service.ErrSubMerchantUnavailable):
 		form.Errors["sub_mchid"] = views.T(ctx, "links.err.sub_mchid")
 		return h.renderNewLink(c, http.StatusUnprocessableEntity, form, nil)
@@ -255,6 +260,11 @@ func (h *Handler) renewLink(c echo.Context) error {
 	}
 	if err == nil {
 		h.addFlash(c, "success", views.Tf(ctx, "links.renewed.ok", views.FormatTime(r.Expires)))
+		return c.Redirect(http.StatusSeeOther, "/links/"+strconv.FormatInt(id, 10))
+	}
+	if isPaused(err) {
+		// The emergency pause is on: back to the link, saying why.
+		h.addFlash(c, "warn", h.pausedText(c))
 		return c.Redirect(http.StatusSeeOther, "/links/"+strconv.FormatInt(id, 10))
 	}
 	if r.Link == nil || service.KindOf(err) == service.Conflict || service.KindOf(err) == service.Internal {

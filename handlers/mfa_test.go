@@ -494,7 +494,7 @@ func TestStepUp(t *testing.T) {
 				t.Fatalf("POST %s: step-up does not ask for a code", req.path)
 			}
 		}
-		res := admin.post(t, "/emergency", url.Values{"paused": {"1"}, "reason": {"演练"}, "next": {"/links"}})
+		res := admin.post(t, "/emergency", url.Values{"paused": {"1"}, "reason": {"演练"}, "next": {"/links"}, "confirm": {"1"}})
 		held := res.doc.Find(`input[name="_form"]`).AttrOr("value", "")
 		// The password is no second factor here.
 		if got, want := admin.post(t, "/emergency", url.Values{"_stepup": {"1"}, "_form": {held}, "password": {testPassword}}).status, http.StatusUnprocessableEntity; got != want {

@@ -270,7 +270,7 @@ func TestOIDCDisabledUserRefused(t *testing.T) {
 	}
 	u, _ := ts.db.UserByUsername(context.Background(), "dave")
 	admin := ts.client(t, store.RoleAdmin)
-	if res := admin.post(t, "/users/"+strconv.FormatInt(u.ID, 10), url.Values{"action": {"disable"}}); res.status != http.StatusSeeOther {
+	if res := admin.post(t, "/users/"+strconv.FormatInt(u.ID, 10), url.Values{"action": {"disable"}, "confirm": {"1"}}); res.status != http.StatusSeeOther {
 		t.Fatalf("disable dave: %d", res.status)
 	}
 	if tc.signedIn(t) {

@@ -127,7 +127,7 @@ func TestOverviewEmergencySwitch(t *testing.T) {
 	t.Run("ShowsPaused", func(t *testing.T) {
 		admin := ts.client(t, store.RoleAdmin)
 		admin.get(t, "/")
-		if res := admin.post(t, "/emergency", url.Values{"paused": {"1"}, "reason": {"验收演练"}, "next": {"/"}}); res.status != http.StatusSeeOther {
+		if res := admin.post(t, "/emergency", url.Values{"paused": {"1"}, "reason": {"验收演练"}, "next": {"/"}, "confirm": {"1"}}); res.status != http.StatusSeeOther {
 			t.Fatalf("POST /emergency: status %d", res.status)
 		}
 		res := admin.get(t, "/")

@@ -88,6 +88,10 @@ func (h *Handler) updateSubMerchant(c echo.Context) error {
 	if err != nil {
 		return errNotFound()
 	}
+	if c.FormValue("action") == service.SubMerchantDisable && !confirmed(c) {
+		// The confirm step names the sub-merchant (the same POST with confirm=1).
+		return h.subMerchantDisableConfirm(c, id)
+	}
 	ch := service.SubMerchantChange{Action: c.FormValue("action"),
 		SubAppID: strings.TrimSpace(c.FormValue("sub_appid")), Name: strings.TrimSpace(c.FormValue("name"))}
 	m, err := h.Services.SubMerchants.Update(c.Request().Context(), actor(c), id, ch)

@@ -160,7 +160,7 @@ func TestUpdateSubMerchant(t *testing.T) {
 		if !op.get(t, "/links/new").has(`select[name="sub_mchid"] option[value="1900000001"]`) {
 			t.Fatal("enabled sub-merchant not offered")
 		}
-		res := admin.post(t, path, url.Values{"action": {"disable"}})
+		res := admin.post(t, path, url.Values{"action": {"disable"}, "confirm": {"1"}})
 		if got, want := res.status, http.StatusSeeOther; got != want {
 			t.Fatalf("status = %d, want %d", got, want)
 		}

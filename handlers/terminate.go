@@ -20,9 +20,13 @@ import (
 var commonReasons = []string{"用户申请解除", "商户停止服务", "重复授权", "风险控制"}
 
 // terminateAuthorization is POST /authorizations/:code/terminate. Without
-// confirm=1 it checks the reason and shows the confirm step (asking for a
-// fresh TOTP code, or the password without two-factor, when the last
-// authentication is older than ReauthAfter: see stepup.go); with it, it records
+// confirm=1 it checks the reason (the typed field reason, else the common
+// reason chosen, reason_choice) and shows the confirm step, naming the
+// sub-merchant, the user's openid, the state and when the user agreed; edit=1
+// (the confirm step's cancel) shows the form again with the reason kept. The
+// confirm step asks for a fresh TOTP code, or the password without
+// two-factor, when the last authentication is older than ReauthAfter (see
+// stepup.go). With confirm=1 it records
 // the request as pending, calls WeChat Pay once, records the outcome, queries
 // the new state and goes back to the look-up.
 func (h *Handler) terminateAuthorization(c echo.Context) error {
@@ -46,20 +50,32 @@ func (h *Handler) terminateAuthorization(c echo.Context) error {
 		// from its records, never from the form.
 		return &Error{Status: http.StatusNotFound, Message: "support.terminate.unknown"}
 	}
+	// The reason typed wins over a common reason chosen (reason_choice).
+	reason := trimReason(c.FormValue("reason"))
+	if reason == "" {
+		reason = trimReason(c.FormValue("reason_choice"))
+	}
 	v := views.TerminateView{
 		Step:     views.TerminateStepForm,
 		BackHref: views.LookupURL(code),
 		Form: views.TerminateForm{AuthorizationCode: code, SubMchID: subMchID, Reasons: commonReasons,
-			Reason: trimReason(c.FormValue("reason")), Errors: map[string]string{}},
+			Reason: reason, Errors: map[string]string{}},
 	}
 	render := func(status int) error {
 		return h.render(c, status, views.TerminatePage(h.page(c, views.T(ctx, "support.terminate.title")), v))
+	}
+	if c.FormValue("edit") == "1" {
+		// Cancel on the confirm step: the form again, the reason kept.
+		return render(http.StatusOK)
 	}
 	if key := reasonError(v.Form.Reason); key != "" {
 		v.Form.Errors["reason"] = views.T(ctx, key)
 		return render(http.StatusUnprocessableEntity)
 	}
 	v.Step = views.TerminateStepConfirm
+	if v.Facts, err = h.terminateFacts(rctx, code, subMchID); err != nil {
+		return errInternal(err)
+	}
 	if h.needsReauth(c) {
 		// The step-up: a fresh TOTP code with two-factor, else the password.
 		v.NeedCode = currentIdentity(c).User.MFA
@@ -140,7 +156,7 @@ func (h *Handler) runTermination(c echo.Context, v views.TerminateView) error {
 		h.addFlash(c, "success", views.Tf(ctx, key, code, res.State))
 		return c.Redirect(http.StatusSeeOther, views.LookupURL(code))
 	}
-	v.Step, v.Outcome, v.State = views.TerminateStepResult, res.Status, res.State
+	v.Step, v.Outcome, v.State, v.NotDone = views.TerminateStepResult, res.Status, res.State, res.NotDone
 	status := http.StatusBadGateway
 	if res.CallErr != nil {
 		v.Upstream, status = upstreamFailure(ctx, res.CallErr)

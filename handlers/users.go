@@ -104,6 +104,10 @@ func (h *Handler) updateUser(c echo.Context) error {
 	if c.FormValue("action") == "unlock" {
 		return h.unlockUser(c, id)
 	}
+	if c.FormValue("action") == "disable" && !confirmed(c) && id != currentIdentity(c).User.ID {
+		// The confirm step names the user (the same POST with confirm=1).
+		return h.userDisableConfirm(c, id)
+	}
 	ch := service.UserChange{Action: c.FormValue("action"), Role: c.FormValue("role"), Password: c.FormValue("password"),
 		CurrentPassword: c.FormValue("current_password")}
 	me := currentIdentity(c).User

@@ -95,7 +95,7 @@ func TestUpdateUser(t *testing.T) {
 					t.Errorf("role = %q, want %q", got, want)
 				}
 			}},
-		{"OKDisable", store.RoleViewer, url.Values{"action": {"disable"}}, http.StatusSeeOther,
+		{"OKDisable", store.RoleViewer, url.Values{"action": {"disable"}, "confirm": {"1"}}, http.StatusSeeOther,
 			func(t *testing.T, ts *testServer, u *store.User) {
 				if !u.Disabled {
 					t.Error("not disabled")

@@ -50,6 +50,28 @@ type LinkStore interface {
 	Links(ctx context.Context, f store.LinkFilter) ([]store.Link, error)
 	LinkCreators(ctx context.Context) ([]string, error)
 	Audit(ctx context.Context, e store.AuditEntry) error
+	LandingPause(ctx context.Context) (store.LandingPause, error)
+}
+
+// ErrLandingPaused: the emergency pause is on; no link is issued or renewed
+// until it is switched off (Conflict, links.err.paused).
+var ErrLandingPaused = errors.New("service: landing pages paused")
+
+// refuseWhilePaused refuses, audited as action against target, to issue or
+// renew a link while the emergency pause is on.
+func (s *Links) refuseWhilePaused(ctx context.Context, actor Actor, action, target, detail string) error {
+	p, err := s.Store.LandingPause(ctx)
+	if err != nil {
+		return err
+	}
+	if !p.Paused {
+		return nil
+	}
+	if err := s.audit(ctx, actor.entry(store.AuditEntry{Action: action, Target: target,
+		Result: "refused: paused", Reason: p.Reason, Detail: detail})); err != nil {
+		return err
+	}
+	return newError(Conflict, "links.err.paused", ErrLandingPaused)
 }
 
 // PreAuthorizer is the pre-authorization call of the Pay Score API.
@@ -174,6 +196,9 @@ func transportText(err error) string {
 // create does Create's work; the success is audited with the link.
 func (s *Links) create(ctx context.Context, actor Actor, subMchID, code string) (LinkAttempt, error) {
 	att := LinkAttempt{Code: code}
+	if err := s.refuseWhilePaused(ctx, actor, "link.create", code, "sub_mchid="+subMchID); err != nil {
+		return att, err
+	}
 	m, err := s.Store.SubMerchantByMchID(ctx, subMchID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && m.Disabled) {
 		return att, newError(Invalid, "links.err.sub_mchid", ErrSubMerchantUnavailable)
@@ -337,6 +362,9 @@ func (s *Links) Renew(ctx context.Context, actor Actor, id int64) (Renewal, erro
 		return Renewal{}, err
 	}
 	r := Renewal{Link: l}
+	if err := s.refuseWhilePaused(ctx, actor, "link.renew", l.AuthorizationCode, "link="+strconv.FormatInt(l.ID, 10)); err != nil {
+		return r, err
+	}
 	if l.SubMerchantDisabled {
 		s.audit(ctx, actor.entry(store.AuditEntry{Action: "link.renew", Target: l.AuthorizationCode,
 			Result: "refused: sub-merchant disabled", Detail: "link=" + strconv.FormatInt(l.ID, 10) + " sub_mchid=" + l.SubMchID}))

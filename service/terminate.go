@@ -58,6 +58,10 @@ type TerminationResult struct {
 	// Confirmed is true when WeChat Pay's answer was lost and a query
 	// showed the authorization ended.
 	Confirmed bool
+	// NotDone is true when WeChat Pay's answer was lost (or could not be
+	// believed) and the query made at once showed the authorization not
+	// ended: the termination failed, State says what it is.
+	NotDone bool
 	// State is the authorization's state after the attempt: queried from
 	// WeChat Pay, or the last known locally when the query failed.
 	State string
@@ -100,6 +104,7 @@ type outcome struct {
 	errCode   string
 	errMsg    string
 	confirmed bool
+	notDone   bool
 	live      *payscore.Authorization
 	queryErr  error
 }
@@ -149,7 +154,7 @@ func (s *Terminations) Terminate(ctx context.Context, actor Actor, code, subMchI
 			return TerminationResult{}, err
 		}
 	}
-	res := TerminationResult{Status: out.status, Confirmed: out.confirmed, CallErr: callErr}
+	res := TerminationResult{Status: out.status, Confirmed: out.confirmed, NotDone: out.notDone, CallErr: callErr}
 	// Learn the state WeChat Pay has now, and record it.
 	if out.live == nil && out.queryErr == nil {
 		out.live, out.queryErr = s.PayScore.Query(bg, payscore.QueryRequest{AuthorizationCode: code, SubMchID: subMchID})
@@ -168,9 +173,12 @@ func (s *Terminations) Terminate(ctx context.Context, actor Actor, code, subMchI
 // settle decides a termination's outcome from WeChat Pay's answer. A
 // refusal (4xx) is final. An answer that was lost (time-out, network, 5xx)
 // or cannot be believed (bad signature) leaves the outcome unknown: a query
-// decides it — UNAVAILABLE means it ended, any other state that it did not —
-// and if the query fails too it stays pending, for the reconciler or the
-// next start to settle.
+// decides it at once — UNAVAILABLE means it ended, any other state that it
+// did not, and WeChat Pay knowing no such authorization (ORDER_NOT_EXIST,
+// signed) that it did not either — so that the person sees one outcome, not
+// "处理中". The query is one call: the client honours a rate limit
+// (Retry-After, back-off) within it. Only if the query fails too does it
+// stay pending, for the resolver (reconciler, next start) to settle.
 func (s *Terminations) settle(ctx context.Context, code, sub, requestID string, callErr error) outcome {
 	f := payscore.Classify(callErr)
 	switch f.Kind {
@@ -190,7 +198,12 @@ func (s *Terminations) settle(ctx context.Context, code, sub, requestID string, 
 	log.Warn("terminate: outcome unknown, querying", "authorization_code", code, "err", callErr, "after_unknown", f.AfterUnknown)
 	out := outcome{}
 	out.live, out.queryErr = s.PayScore.Query(ctx, payscore.QueryRequest{AuthorizationCode: code, SubMchID: sub})
+	qf := payscore.Classify(out.queryErr)
 	switch {
+	case out.queryErr != nil && qf.Kind == payscore.FailureRefused && qf.Signed && qf.NormalizedCode() == payscore.CodeOrderNotExist:
+		// WeChat Pay knows no such authorization: nothing was ended.
+		log.Warn("terminate: outcome unknown; query says no such authorization", "authorization_code", code)
+		out.status, out.live, out.errCode, out.errMsg, out.requestID = store.TerminationFailed, nil, qf.Code, callErr.Error(), qf.RequestID
 	case out.queryErr != nil:
 		log.Error("terminate: outcome unknown and query failed; left pending", "authorization_code", code, "err", out.queryErr)
 		out.status, out.live = store.TerminationPending, nil
@@ -198,6 +211,7 @@ func (s *Terminations) settle(ctx context.Context, code, sub, requestID string, 
 		out.status, out.requestID, out.confirmed = store.TerminationSucceeded, out.live.RequestID, true
 	default:
 		out.status, out.errCode, out.errMsg, out.requestID = store.TerminationFailed, unconfirmedCode(f), callErr.Error(), f.RequestID
+		out.notDone = true
 	}
 	return out
 }

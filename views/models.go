@@ -13,6 +13,16 @@ type Page struct {
 	Sandbox bool
 	CSRF    string
 	Flashes []Flash
+	// Pause is the emergency switch while it is on (nil when off): every
+	// page of every role shows it (ux2).
+	Pause *PauseBanner
+}
+
+// PauseBanner is the emergency pause as every page shows it while it is on.
+type PauseBanner struct {
+	Reason string
+	By     string
+	At     time.Time
 }
 
 // Me is the signed-in person.

@@ -191,6 +191,11 @@ type TerminateView struct {
 	// State is the authorization's state after the attempt, if known.
 	State    string
 	BackHref string
+	// Facts name the authorization on the confirm step (ux2).
+	Facts TerminateFacts
+	// NotDone: WeChat Pay's answer was lost and a query at once showed the
+	// authorization still on; the page says that one thing (ux2).
+	NotDone bool
 }
 
 // FormatAgo says how long before now t was, in words: "12 分钟前".
