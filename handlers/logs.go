@@ -21,6 +21,8 @@ type LogStore interface {
 	Callbacks(ctx context.Context, f store.CallbackFilter) ([]store.Callback, error)
 	CallbackByID(ctx context.Context, id int64) (*store.Callback, []store.Delivery, error)
 	RefusalLog(ctx context.Context, f store.RefusalFilter) ([]store.Refusal, error)
+	RefusalByID(ctx context.Context, id int64) (*store.Refusal, error)
+	RefusalKinds(ctx context.Context, since time.Time) ([]store.RefusalKindCount, int, error)
 	AuditLog(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 	OverviewFigures(ctx context.Context, now, dayStart time.Time) (store.Overview, error)
 	RecentTerminations(ctx context.Context, since time.Time, limit int) ([]store.Termination, error)

@@ -27,16 +27,23 @@ type Receiver struct {
 }
 
 // reasonTooLarge: the body is over payscore.MaxNotificationBytes.
-const reasonTooLarge = "too_large"
+const reasonTooLarge = service.ReasonTooLarge
 
-type notifyMetrics struct{ outcomes *prometheus.CounterVec }
+type notifyMetrics struct{ outcomes, refused *prometheus.CounterVec }
 
 func newNotifyMetrics(reg prometheus.Registerer) *notifyMetrics {
 	m := &notifyMetrics{outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "payscore_notifications_total",
 		Help: "Notification deliveries by outcome: accepted, stale, duplicate, refused:<reason>, error.",
-	}, []string{"outcome"})}
-	reg.MustRegister(m.outcomes)
+	}, []string{"outcome"}), refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "payscore_notifications_refused_total",
+		Help: "Refused notification deliveries by kind: probe (WeChat Pay's WECHATPAY/SIGNTEST signature probes), forged (a known key, " +
+			"a signature that does not verify), unknown_key, decryption, clock, headers, malformed, ownership, throttled, internal.",
+	}, []string{"kind"})}
+	reg.MustRegister(m.outcomes, m.refused)
+	for _, k := range service.RefusalKinds {
+		m.refused.WithLabelValues(k) // every kind's series from 0: rate() sees the first one
+	}
 	return m
 }
 
@@ -49,7 +56,7 @@ func (h *Handler) notify(c echo.Context) error {
 	if h.refusalBudget.exhausted(c.RealIP()) {
 		// Too many refused attempts from this address: answered before
 		// anything is read or checked.
-		return h.refuse(c, http.StatusTooManyRequests, store.Refusal{Reason: reasonRateLimited}, "too many refused attempts, retry later")
+		return h.refuse(c, http.StatusTooManyRequests, h.diagnosed(c, reasonRateLimited, "", nil), "too many refused attempts, retry later")
 	}
 	addr := c.RealIP()
 	if !h.senders.isKnown(addr, time.Now()) {
@@ -57,26 +64,27 @@ func (h *Handler) notify(c echo.Context) error {
 		// strangers' lane (notify_budget.go).
 		release, ok := h.senders.enter(req.Context())
 		if !ok {
-			return h.refuse(c, http.StatusServiceUnavailable, store.Refusal{Reason: reasonBusy}, "busy, retry later")
+			return h.refuse(c, http.StatusServiceUnavailable, h.diagnosed(c, reasonBusy, "", nil), "busy, retry later")
 		}
 		defer release()
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, payscore.MaxNotificationBytes+1))
 	if err != nil {
-		return h.refuse(c, http.StatusBadRequest, store.Refusal{Reason: payscore.ReasonMalformed}, "cannot read body")
+		return h.refuse(c, http.StatusBadRequest, h.diagnosed(c, payscore.ReasonMalformed, "", nil), "cannot read body")
 	}
 	if len(body) > payscore.MaxNotificationBytes {
-		return h.refuse(c, http.StatusRequestEntityTooLarge, store.Refusal{Reason: reasonTooLarge}, "body too large")
+		// Size and hash of the first 64 KiB + 1 byte read: the rest is not.
+		return h.refuse(c, http.StatusRequestEntityTooLarge, h.diagnosed(c, reasonTooLarge, "", body), "body too large")
 	}
 	n, err := h.Receiver.Parser.Parse(req.Context(), req.Header, body)
 	if err != nil {
 		var ne *payscore.NotifyError
 		if !errors.As(err, &ne) {
 			h.Logger.Error("notification: parse", "err", err)
-			return h.refuse(c, http.StatusInternalServerError, store.Refusal{Reason: "internal"}, "internal error")
+			return h.refuse(c, http.StatusInternalServerError, h.diagnosed(c, "internal", "", body), "internal error")
 		}
 		h.Logger.Warn("notification refused", "reason", ne.Reason, "err", err, "ip", c.RealIP())
-		return h.refuse(c, notifyRefusalStatus(ne.Reason), store.Refusal{Reason: ne.Reason, NotificationID: ne.NotificationID}, "refused: "+ne.Reason)
+		return h.refuse(c, notifyRefusalStatus(ne.Reason), h.diagnosed(c, ne.Reason, ne.NotificationID, body), "refused: "+ne.Reason)
 	}
 	// Signed by WeChat Pay: its address skips the strangers' lane from now.
 	h.senders.markKnown(addr, time.Now())
@@ -85,6 +93,7 @@ func (h *Handler) notify(c echo.Context) error {
 	switch {
 	case errors.As(err, &refused):
 		h.notifyMetrics.outcomes.WithLabelValues("refused:" + refused.Reason).Inc()
+		h.notifyMetrics.refused.WithLabelValues(service.RefusalKind(refused.Reason, false)).Inc()
 		return failJSON(c, http.StatusBadRequest, notifyRefusalMessage[refused.Reason])
 	case err != nil && !errors.Is(err, service.ErrNotRecorded):
 		h.Logger.Error("notification: receive", "id", n.ID, "err", err)
@@ -126,6 +135,7 @@ var notifyRefusalMessage = map[string]string{
 // refuse records a refused attempt and answers WeChat Pay's failure format.
 func (h *Handler) refuse(c echo.Context, status int, r store.Refusal, msg string) error {
 	h.notifyMetrics.outcomes.WithLabelValues("refused:" + r.Reason).Inc()
+	h.notifyMetrics.refused.WithLabelValues(r.Kind).Inc()
 	if r.Serial == "" {
 		r.Serial = c.Request().Header.Get("Wechatpay-Serial")
 	}
@@ -135,6 +145,14 @@ func (h *Handler) refuse(c echo.Context, status int, r store.Refusal, msg string
 	}
 	h.Services.Notifications.Refuse(c.Request().Context(), r)
 	return failJSON(c, status, msg)
+}
+
+// diagnosed is the refusal of the request for reason, with its diagnosis
+// (service.DiagnosedRefusal); body is nil when it was not read. The skew
+// is against the wall clock, which the verifier (and the SDK) check the
+// timestamp against.
+func (h *Handler) diagnosed(c echo.Context, reason, untrustedID string, body []byte) store.Refusal {
+	return service.DiagnosedRefusal(reason, untrustedID, c.Request().Header, body, time.Now())
 }
 
 func failJSON(c echo.Context, status int, msg string) error {

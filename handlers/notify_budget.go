@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/payscore-console/payscore-console/service"
 )
 
 // Refusal budget of one client address at the notification endpoint:
@@ -28,7 +30,7 @@ const (
 )
 
 // reasonRateLimited is the refusal reason of an address over its budget.
-const reasonRateLimited = "rate_limited"
+const reasonRateLimited = service.ReasonRateLimited
 
 type refusalBudget struct {
 	mu    sync.Mutex
@@ -77,7 +79,7 @@ const (
 )
 
 // reasonBusy is the refusal reason of a stranger turned away by a full lane.
-const reasonBusy = "busy"
+const reasonBusy = service.ReasonBusy
 
 type senderLanes struct {
 	once      sync.Once

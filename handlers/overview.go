@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/payscore-console/payscore-console/payscore"
+	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
 	"github.com/payscore-console/payscore-console/views"
 )
@@ -50,6 +51,18 @@ func (h *Handler) overview(c echo.Context) error {
 			return errInternal(err)
 		}
 	}
+	kinds, peak, err := h.Logs.RefusalKinds(rctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return errInternal(err)
+	}
+	for _, k := range kinds {
+		kind := k.Kind
+		if kind == "" {
+			kind = service.RefusalKind("", false) // rows from before the diagnosis
+		}
+		v.RefusalKinds = append(v.RefusalKinds, views.RefusalKindRow{Kind: kind, Count: k.Count})
+	}
+	v.RefusalPeak = peak
 	h.keysView(&v, figures.NotificationKeys, now)
 	report, err := h.Services.Stats.Report(rctx, "")
 	if err != nil {

@@ -70,6 +70,8 @@ func (h *Handler) routes() []route {
 		{method: http.MethodGet, path: "/callbacks", roles: signedIn, handler: h.callbacks, nav: "nav.callbacks"},
 		{method: http.MethodGet, path: "/callbacks.csv", roles: signedIn, handler: h.callbacksCSV},
 		{method: http.MethodGet, path: "/callbacks/:id", roles: signedIn, handler: h.callback},
+		{method: http.MethodGet, path: "/callbacks/refusals/:id", roles: signedIn, handler: h.refusal},
+		{method: http.MethodPost, path: "/callbacks/refusals/:id/reverify", roles: admin, handler: h.reverify, extra: stepUp},
 		{method: http.MethodGet, path: "/audit", roles: admin, handler: h.auditLog, nav: "nav.audit"},
 		{method: http.MethodGet, path: "/audit.csv", roles: admin, handler: h.auditCSV},
 		{method: http.MethodGet, path: "/users", roles: admin, handler: h.users, nav: "nav.users"},

@@ -101,6 +101,8 @@ func walkTable(ts *testServer) []walkRow {
 		{method: "GET", route: "/callbacks", want: walkSignedIn(http.StatusSeeOther, http.StatusOK)},
 		{method: "GET", route: "/callbacks.csv", want: walkSignedIn(http.StatusSeeOther, http.StatusOK)},
 		{method: "GET", route: "/callbacks/:id", path: "/callbacks/999", want: walkSignedIn(http.StatusSeeOther, http.StatusNotFound)},
+		{method: "GET", route: "/callbacks/refusals/:id", path: "/callbacks/refusals/999", want: walkSignedIn(http.StatusSeeOther, http.StatusNotFound)},
+		{method: "POST", route: "/callbacks/refusals/:id/reverify", path: "/callbacks/refusals/999/reverify", want: walkOnly(http.StatusUnauthorized, http.StatusNotFound, store.RoleAdmin)},
 		{method: "GET", route: "/audit", want: walkOnly(http.StatusSeeOther, http.StatusOK, store.RoleAdmin)},
 		{method: "GET", route: "/audit.csv", want: walkOnly(http.StatusSeeOther, http.StatusOK, store.RoleAdmin)},
 		{method: "GET", route: "/users", want: walkOnly(http.StatusSeeOther, http.StatusOK, store.RoleAdmin)},

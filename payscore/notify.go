@@ -12,9 +12,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/wechatpay-apiv3/wechatpay-go/core/auth"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/validators"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/consts"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/notify"
+	"github.com/wechatpay-apiv3/wechatpay-go/utils"
 )
 
 // MaxNotificationBytes is the largest notification body accepted (64 KiB);
@@ -100,6 +102,10 @@ type Notification struct {
 	Serial string
 	// Timestamp is the Wechatpay-Timestamp header.
 	Timestamp time.Time
+	// ReceivedAt is our clock's time the timestamp was checked against:
+	// now, or the time of the first delivery for a re-verified one
+	// (ParseReceived).
+	ReceivedAt time.Time
 	// RequestID is the Request-ID header, if any.
 	RequestID string
 	// Envelope is the raw body, exactly as received and verified.
@@ -156,8 +162,13 @@ func (p Payload) CheckOwner(mchID, serviceID string) error {
 type NotifyVerifier struct {
 	handler   *notify.Handler
 	validator *validators.WechatPayNotifyValidator
-	known     func(context.Context, string) bool
-	now       func() time.Time
+	// verifier and apiV3Key are the SDK verifier and key the handler was
+	// built with; ParseReceived uses them without the handler's wall-clock
+	// check (diagnose.go).
+	verifier auth.Verifier
+	apiV3Key string
+	known    func(context.Context, string) bool
+	now      func() time.Time
 }
 
 // NewNotifyVerifier builds a verifier from cfg's WeChat Pay key(s) — public
@@ -178,6 +189,8 @@ func NewNotifyVerifier(cfg Config) (*NotifyVerifier, error) {
 	return &NotifyVerifier{
 		handler:   h,
 		validator: validators.NewWechatPayNotifyValidator(verifier),
+		verifier:  verifier,
+		apiV3Key:  cfg.APIv3Key,
 		known:     known,
 		now:       cfg.now,
 	}, nil
@@ -189,6 +202,26 @@ func NewNotifyVerifier(cfg Config) (*NotifyVerifier, error) {
 // of ours; the SDK verifies the signature and decrypts AEAD_AES_256_GCM; the
 // event type is allowed; the payload parses strictly.
 func (v *NotifyVerifier) Parse(ctx context.Context, header http.Header, body []byte) (*Notification, error) {
+	return v.parse(ctx, header, body, time.Time{})
+}
+
+// ParseReceived is Parse for a delivery received earlier, at receivedAt by
+// our clock, and kept (a refused one re-verified after a configuration
+// change): the same checks in the same order, the timestamp checked
+// against receivedAt instead of now. The SDK's notify handler checks the
+// timestamp against the wall clock, so the signature is verified by the
+// same SDK verifier it uses and the resource decrypted by the SDK's
+// utils.DecryptAES256GCM, as the handler does.
+func (v *NotifyVerifier) ParseReceived(ctx context.Context, header http.Header, body []byte, receivedAt time.Time) (*Notification, error) {
+	if receivedAt.IsZero() {
+		return nil, errors.New("payscore: ParseReceived: no receipt time")
+	}
+	return v.parse(ctx, header, body, receivedAt)
+}
+
+// parse is Parse (receivedAt zero: live, now) and ParseReceived.
+func (v *NotifyVerifier) parse(ctx context.Context, header http.Header, body []byte, receivedAt time.Time) (*Notification, error) {
+	live := receivedAt.IsZero()
 	refuse := func(reason string, err error) (*Notification, error) {
 		// Read only for a refusal: an accepted body's id comes from the
 		// verified envelope.
@@ -212,7 +245,11 @@ func (v *NotifyVerifier) Parse(ctx context.Context, header http.Header, body []b
 	if err != nil {
 		return refuse(ReasonBadTimestamp, errors.New("Wechatpay-Timestamp is not a number"))
 	}
-	for _, now := range []time.Time{v.now(), time.Now()} {
+	clocks := []time.Time{v.now(), time.Now()}
+	if !live {
+		clocks = []time.Time{receivedAt}
+	}
+	for _, now := range clocks {
 		if skew := now.Unix() - ts; skew >= consts.FiveMinute || skew <= -consts.FiveMinute {
 			return refuse(ReasonBadTimestamp, fmt.Errorf("Wechatpay-Timestamp is %d s away from our clock", skew))
 		}
@@ -248,7 +285,12 @@ func (v *NotifyVerifier) Parse(ctx context.Context, header http.Header, body []b
 	// 5. Signature and decryption by the SDK, over the raw bytes. The content
 	// is taken raw and parsed strictly below.
 	var plaintext json.RawMessage
-	nr, err := v.handler.ParseNotifyRequest(ctx, req, &plaintext)
+	var nr *notify.Request
+	if live {
+		nr, err = v.handler.ParseNotifyRequest(ctx, req, &plaintext)
+	} else {
+		nr, err = v.verifyReceived(ctx, header, body, ts)
+	}
 	if err != nil {
 		switch {
 		case nr == nil && strings.HasPrefix(err.Error(), "parse request body error"):
@@ -280,7 +322,11 @@ func (v *NotifyVerifier) Parse(ctx context.Context, header http.Header, body []b
 	if payload.UserServiceStatus != "" && payload.UserServiceStatus != want {
 		return refuse(ReasonMalformed, errors.New("user_service_status does not match event_type"))
 	}
+	if live {
+		receivedAt = clocks[0]
+	}
 	return &Notification{
+		ReceivedAt:     receivedAt,
 		ID:             env.id,
 		CreateTime:     env.createTime,
 		EventType:      env.eventType,
@@ -295,6 +341,38 @@ func (v *NotifyVerifier) Parse(ctx context.Context, header http.Header, body []b
 		Plaintext:      pt,
 		Payload:        payload,
 	}, nil
+}
+
+// verifyReceived is the SDK handler's ParseNotifyRequest without its
+// wall-clock check (the caller checked the timestamp against the time of
+// receipt): the SDK verifier over the same message, then the SDK's
+// AEAD_AES_256_GCM decryption. Its errors read as the handler's, so that
+// parse maps them to the same reasons.
+func (v *NotifyVerifier) verifyReceived(ctx context.Context, header http.Header, body []byte, ts int64) (*notify.Request, error) {
+	if t := header.Get("Wechatpay-Signature-Type"); t != "" && t != "WECHATPAY2-SHA256-RSA2048" {
+		return nil, fmt.Errorf("unsupported Wechatpay-Signature-Type: %s", t)
+	}
+	h := func(k string) string { return strings.TrimSpace(header.Get(k)) }
+	message := fmt.Sprintf("%d\n%s\n%s\n", ts, h(consts.WechatPayNonce), body)
+	if err := v.verifier.Verify(ctx, h(consts.WechatPaySerial), message, h(consts.WechatPaySignature)); err != nil {
+		return nil, fmt.Errorf("invalid notification, err: validate verify fail serial=[%s] err=%w", h(consts.WechatPaySerial), err)
+	}
+	nr := new(notify.Request)
+	if err := json.Unmarshal(body, nr); err != nil {
+		return nil, fmt.Errorf("parse request body error: %v", err)
+	}
+	if nr.Resource == nil {
+		return nil, errors.New("parse request body error: no resource")
+	}
+	pt, err := utils.DecryptAES256GCM(v.apiV3Key, nr.Resource.AssociatedData, nr.Resource.Nonce, nr.Resource.Ciphertext)
+	if err != nil {
+		return nr, fmt.Errorf("%s decrypt error: %v", nr.Resource.Algorithm, err)
+	}
+	nr.Resource.Plaintext = pt
+	if !json.Valid([]byte(pt)) {
+		return nr, errors.New("unmarshal plaintext to content failed")
+	}
+	return nr, nil
 }
 
 // sdkError keeps the SDK's explanation but drops the dump of the whole

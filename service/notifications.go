@@ -74,6 +74,8 @@ type Notifications struct {
 	// DefaultNotifyStoreTimeout).
 	StoreTimeout time.Duration
 	Logger       *slog.Logger
+	// Refusals serves re-verifying kept refused deliveries (Reverify).
+	Refusals RefusalStore
 
 	// known remembers registered sub_mchids already seen, sparing a query
 	// per notification.
@@ -92,20 +94,21 @@ func (s *Notifications) Receive(ctx context.Context, n *payscore.Notification, r
 	logger := loggerOr(s.Logger)
 	p := n.Payload
 	// Signed by WeChat Pay from here on: a refusal keeps its own row per id
-	// (store.Refusal.Verified).
-	refusal := store.Refusal{Serial: n.Serial, NotificationID: n.ID, RemoteAddr: remoteAddr, Verified: true}
+	// (store.Refusal.Verified, ownershipRefusal).
 	if err := p.CheckOwner(s.MchID, s.ServiceID); err != nil {
 		logger.Warn("notification refused: not ours", "id", n.ID, "err", err)
-		refusal.Reason = ReasonNotOwner
-		return "", s.refused(ctx, refusal, err)
+		field := "mchid"
+		if p.MchID == s.MchID {
+			field = "service_id"
+		}
+		return "", s.refused(ctx, ownershipRefusal(n, remoteAddr, ReasonNotOwner, field), err)
 	}
 	if _, known := s.known.Load(p.SubMchID); known {
 		// Registered before: sub-merchants are never deleted (only disabled,
 		// and a disabled one's users still send real events).
 	} else if _, err := s.Store.SubMerchantByMchID(ctx, p.SubMchID); errors.Is(err, store.ErrNotFound) {
 		logger.Warn("notification refused: unknown sub_mchid", "id", n.ID, "sub_mchid", p.SubMchID)
-		refusal.Reason = ReasonUnknownSubMchID
-		return "", s.refused(ctx, refusal, err)
+		return "", s.refused(ctx, ownershipRefusal(n, remoteAddr, ReasonUnknownSubMchID, "sub_mchid"), err)
 	} else if err != nil {
 		return "", fmt.Errorf("notification: look up sub-merchant: %w", err)
 	} else {
@@ -123,13 +126,15 @@ func (s *Notifications) Receive(ctx context.Context, n *payscore.Notification, r
 		case l.SubMchID != p.SubMchID:
 			logger.Warn("notification refused: sub_mchid does not match the link", "id", n.ID,
 				"authorization_code", p.AuthorizationCode, "sub_mchid", p.SubMchID, "link_sub_mchid", l.SubMchID)
-			refusal.Reason = ReasonSubMchIDMismatch
-			return "", s.refused(ctx, refusal, fmt.Errorf("sub_mchid %s, link's %s", p.SubMchID, l.SubMchID))
+			return "", s.refused(ctx, ownershipRefusal(n, remoteAddr, ReasonSubMchIDMismatch, "sub_mchid"), fmt.Errorf("sub_mchid %s, link's %s", p.SubMchID, l.SubMchID))
 		case (s.AppID != "" && p.AppID != s.AppID) || (p.SubAppID != "" && p.SubAppID != l.SubAppID):
 			logger.Warn("notification refused: appid does not match the link", "id", n.ID,
 				"authorization_code", p.AuthorizationCode, "appid", p.AppID, "sub_appid", p.SubAppID)
-			refusal.Reason = ReasonAppIDMismatch
-			return "", s.refused(ctx, refusal, fmt.Errorf("appid %s / sub_appid %s", p.AppID, p.SubAppID))
+			field := "appid"
+			if s.AppID == "" || p.AppID == s.AppID {
+				field = "sub_appid"
+			}
+			return "", s.refused(ctx, ownershipRefusal(n, remoteAddr, ReasonAppIDMismatch, field), fmt.Errorf("appid %s / sub_appid %s", p.AppID, p.SubAppID))
 		}
 	}
 	at := p.OpenOrCloseTime

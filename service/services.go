@@ -19,6 +19,7 @@ type Store interface {
 	SubMerchantStore
 	EmergencyStore
 	NotificationStore
+	RefusalStore
 	LandingStore
 	MFAStore
 	SessionStore
@@ -112,7 +113,7 @@ func New(cfg Config) *Services {
 		SubMerchants: &SubMerchants{Store: cfg.Store, Now: now, Logger: logger},
 		Emergency:    &Emergency{Store: cfg.Store, Now: now, Logger: logger},
 		Notifications: &Notifications{Store: cfg.Store, MchID: cfg.MchID, ServiceID: cfg.ServiceID, AppID: cfg.AppID,
-			Logger: logger},
+			Logger: logger, Refusals: cfg.Store},
 		Landing: &Landing{Store: cfg.Store, Now: now, Logger: logger},
 		MFA: &MFA{Store: cfg.Store, Key: DeriveKey(cfg.SessionKey, "totp secrets v1"), Issuer: cfg.MFAIssuer,
 			RequiredRoles: cfg.MFARequiredRoles, Now: now, Logger: logger},

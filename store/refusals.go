@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,7 +28,53 @@ type Refusal struct {
 	// its id, so each id keeps its own row, and the size cap never folds
 	// it away (nobody without WeChat Pay's key can flood with those).
 	Verified bool
+
+	// The diagnosis of the first attempt (issue 15): never decrypted data.
+	// Kind groups reasons (probe, forged, unknown_key, decryption, clock,
+	// headers, malformed, ownership, throttled, internal); Step is the check
+	// that failed; Detail names the field that did not match (ownership).
+	Kind, Step, Detail string
+	// Timestamp is Wechatpay-Timestamp as received; Skew is our clock
+	// minus it, in seconds, when SkewKnown.
+	Timestamp string
+	Skew      int64
+	SkewKnown bool
+	// BodySize (when BodyRead) and BodySHA256 describe the body as received.
+	BodySize   int
+	BodyRead   bool
+	BodySHA256 string
+	// RawHeaders (JSON) and RawBody are kept for refusals of the signature
+	// and decryption kind, for a re-verify; at most MaxKeptBody bytes of
+	// body (a larger one is not kept). Written only with the row's first
+	// attempt; RefusalLog does not read them, RefusalByID does.
+	RawHeaders string
+	RawBody    []byte
+	// KeepKey, for an unverified refusal, gives it a row of its own within
+	// the minute, reason and address: a kept delivery's untrusted
+	// notification id (each of WeChat Pay's notifications refused for a
+	// wrong key stays re-verifiable), or a kind that must not be counted
+	// with others (probe). The size cap still folds new ones into the
+	// overflow row.
+	KeepKey string
+	// Reverify is the last re-verify of the kept delivery, if any.
+	Reverify *Reverification
 }
+
+// MaxKeptBody bounds a kept refused body (real notifications are about
+// 1 KiB): the refusal log holds at most REFUSAL_MAX_ROWS of them.
+const MaxKeptBody = 16 << 10
+
+// Reverification is the outcome of re-verifying a kept refused delivery.
+type Reverification struct {
+	At time.Time
+	By string
+	// Outcome is accepted, duplicate or stale (stored as if just arrived),
+	// or refused (Reason says why).
+	Outcome, Reason string
+}
+
+// Kept reports whether the refused delivery's headers and body were kept.
+func (r *Refusal) Kept() bool { return r.RawHeaders != "" && r.RawBody != nil }
 
 // Defaults of the refusal log's bounds (SetRefusalLimits changes them).
 const (
@@ -146,6 +193,8 @@ func (db *DB) writeRefusals(ctx context.Context, tx *Tx, refs []*refusalItem) (a
 		k := refusalKey{minute: minute, reason: r.Reason, addr: r.RemoteAddr}
 		if r.Verified {
 			k.keyID = r.NotificationID
+		} else if r.KeepKey != "" {
+			k.keyID = "~" + truncate(r.KeepKey, 64)
 		}
 		a := aggs[k]
 		if a == nil {
@@ -181,9 +230,22 @@ func (db *DB) writeRefusals(ctx context.Context, tx *Tx, refs []*refusalItem) (a
 			}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO callback_refusals (received_at, last_at, minute, count, remote_addr, reason, serial, notification_id, key_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			now, now, k.minute, a.n, r.RemoteAddr, r.Reason, truncate(r.Serial, 64), truncate(r.NotificationID, 64), k.keyID); err != nil {
+		var skew, size, headers, body any
+		if r.SkewKnown {
+			skew = r.Skew
+		}
+		if r.BodyRead {
+			size = r.BodySize
+		}
+		if r.RawHeaders != "" && r.RawBody != nil && len(r.RawBody) <= MaxKeptBody && len(r.RawHeaders) <= MaxKeptBody {
+			headers, body = r.RawHeaders, r.RawBody
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO callback_refusals (received_at, last_at, minute, count, remote_addr, reason, serial, notification_id, key_id,
+				kind, step, detail, wechatpay_timestamp, skew_seconds, body_size, body_sha256, raw_headers, raw_body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			now, now, k.minute, a.n, r.RemoteAddr, r.Reason, truncate(r.Serial, 64), truncate(r.NotificationID, 64), k.keyID,
+			truncate(r.Kind, 32), truncate(r.Step, 32), truncate(r.Detail, 64), truncate(r.Timestamp, 32), skew, size, truncate(r.BodySHA256, 64),
+			headers, body); err != nil {
 			return 0, fmt.Errorf("store: record refusal: %w", err)
 		}
 		added++
@@ -227,7 +289,7 @@ type RefusalFilter struct {
 	Limit int
 }
 
-const refusalColumns = `id, received_at, last_at, count, remote_addr, reason, serial, notification_id`
+const refusalColumns = `id, received_at, last_at, count, remote_addr, reason, serial, notification_id, kind`
 
 // RefusalLog lists refused notification attempts, newest first, one page
 // at a time.
@@ -254,7 +316,7 @@ func (db *DB) RefusalLog(ctx context.Context, f RefusalFilter) ([]Refusal, error
 	for rows.Next() {
 		var r Refusal
 		var last string
-		if err := rows.Scan(&r.ID, timeCol{&r.ReceivedAt}, &last, &r.Count, &r.RemoteAddr, &r.Reason, &r.Serial, &r.NotificationID); err != nil {
+		if err := rows.Scan(&r.ID, timeCol{&r.ReceivedAt}, &last, &r.Count, &r.RemoteAddr, &r.Reason, &r.Serial, &r.NotificationID, &r.Kind); err != nil {
 			return nil, fmt.Errorf("store: refusal log: %w", err)
 		}
 		r.LastAt = r.ReceivedAt
@@ -269,4 +331,92 @@ func (db *DB) RefusalLog(ctx context.Context, f RefusalFilter) ([]Refusal, error
 		slices.Reverse(out)
 	}
 	return out, rows.Err()
+}
+
+// RefusalByID is one refusal row with its diagnosis, kept delivery and
+// last re-verify.
+func (db *DB) RefusalByID(ctx context.Context, id int64) (*Refusal, error) {
+	var r Refusal
+	var last string
+	var skew, size sql.NullInt64
+	var headers sql.NullString
+	var body []byte
+	var rvAt *time.Time
+	var rv Reverification
+	err := db.read.QueryRowContext(ctx, `SELECT `+refusalColumns+`, key_id, step, detail, wechatpay_timestamp, skew_seconds, body_size, body_sha256,
+			raw_headers, raw_body, reverified_at, reverified_by, reverify_outcome, reverify_reason
+		FROM callback_refusals WHERE id = ?`, id).Scan(&r.ID, timeCol{&r.ReceivedAt}, &last, &r.Count, &r.RemoteAddr, &r.Reason, &r.Serial,
+		&r.NotificationID, &r.Kind, &r.KeepKey, &r.Step, &r.Detail, &r.Timestamp, &skew, &size, &r.BodySHA256, &headers, &body,
+		nullTimeCol{&rvAt}, &rv.By, &rv.Outcome, &rv.Reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: refusal: %w", err)
+	}
+	r.LastAt = r.ReceivedAt
+	if last != "" {
+		if r.LastAt, err = parseTime(last); err != nil {
+			return nil, err
+		}
+	}
+	r.Skew, r.SkewKnown = skew.Int64, skew.Valid
+	r.BodySize, r.BodyRead = int(size.Int64), size.Valid
+	if headers.Valid && body != nil {
+		r.RawHeaders, r.RawBody = headers.String, body
+	}
+	if rvAt != nil {
+		rv.At = *rvAt
+		r.Reverify = &rv
+	}
+	return &r, nil
+}
+
+// MarkRefusalReverified records a re-verify's outcome on refusal id, with
+// its audit entry in the same transaction.
+func (db *DB) MarkRefusalReverified(ctx context.Context, id int64, rv Reverification, audit AuditEntry) error {
+	return db.update(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE callback_refusals SET reverified_at = ?, reverified_by = ?, reverify_outcome = ?, reverify_reason = ?
+			WHERE id = ?`, fmtTime(tx.now), rv.By, rv.Outcome, truncate(rv.Reason, 64), id)
+		if err != nil {
+			return fmt.Errorf("store: mark refusal re-verified: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// RefusalKindCount is the refused attempts of one kind since a time.
+type RefusalKindCount struct {
+	Kind  string
+	Count int
+}
+
+// RefusalKinds counts the refused attempts whose row was last counted at
+// or after since, by kind (one index range), and the busiest minute's
+// attempts (a spike).
+func (db *DB) RefusalKinds(ctx context.Context, since time.Time) (kinds []RefusalKindCount, peak int, err error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT kind, sum(count) FROM callback_refusals WHERE last_at >= ? GROUP BY kind ORDER BY 2 DESC, 1`, fmtTime(since))
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: refusal kinds: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k RefusalKindCount
+		if err := rows.Scan(&k.Kind, &k.Count); err != nil {
+			return nil, 0, fmt.Errorf("store: refusal kinds: %w", err)
+		}
+		kinds = append(kinds, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("store: refusal kinds: %w", err)
+	}
+	var p sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT max(n) FROM (SELECT sum(count) AS n FROM callback_refusals WHERE last_at >= ? GROUP BY minute)`,
+		fmtTime(since)).Scan(&p); err != nil {
+		return nil, 0, fmt.Errorf("store: refusal peak: %w", err)
+	}
+	return kinds, int(p.Int64), nil
 }

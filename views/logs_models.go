@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,7 +73,13 @@ type RefusalRow struct {
 	Reason         string
 	Serial         string
 	NotificationID string
+	// Kind is the refusal's kind (probe, forged, …; "" for rows older
+	// than the diagnosis).
+	Kind string
 }
+
+// Href is the refusal's diagnosis page.
+func (r RefusalRow) Href() string { return "/callbacks/refusals/" + strconv.FormatInt(r.ID, 10) }
 
 // CallbackDetailView is one notification: envelope, payload and deliveries.
 type CallbackDetailView struct {
@@ -133,6 +140,10 @@ type OverviewView struct {
 	AwaitingUser         int
 	Callbacks24h         int
 	Refusals24h          int
+	// RefusalKinds counts the last 24 hours' refusals by kind (probes,
+	// forgeries, … apart); RefusalPeak is the busiest minute's.
+	RefusalKinds []RefusalKindRow
+	RefusalPeak  int
 	TerminatedToday      int
 	LatestCallbacks      []CallbackRow
 	RecentTerminations   []TerminationRow
