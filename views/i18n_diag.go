@@ -4,8 +4,8 @@ package views
 // (/callbacks/refusals/{id}), its re-verify, and the overview's refusal
 // counts by kind.
 var diagStrings = map[string]entry{
-	"diag.title":             {"被拒回调诊断", "Refused notification"},
-	"diag.back":              {"返回被拒记录", "Back to the refused attempts"},
+	"diag.title":             {"拒收通知诊断", "Refused notification"},
+	"diag.back":              {"返回拒收记录", "Back to the refused attempts"},
 	"diag.open":              {"诊断", "Diagnose"},
 	"diag.step":              {"失败的检查步骤", "Step that failed"},
 	"diag.cause":             {"可能原因", "Likely cause"},
@@ -26,7 +26,7 @@ var diagStrings = map[string]entry{
 	"diag.body":              {"请求体大小与 SHA-256", "Body size and SHA-256"},
 	"diag.body.none":         {"未读取请求体", "the body was not read"},
 	"diag.notification_id":   {"通知 ID（未经验证）", "Notification id (not verified)"},
-	"diag.no_plaintext":      {"被拒回调的解密内容从不保存，也不显示。", "Decrypted data of a refused notification is never kept nor shown."},
+	"diag.no_plaintext":      {"拒收通知的解密内容从不保存，也不显示。", "Decrypted data of a refused notification is never kept nor shown."},
 	"diag.kept":              {"已保留的原始请求（用于重新验证）", "Kept delivery (for a re-verify)"},
 	"diag.kept.none":         {"此类拒绝不保留原始请求，无法重新验证。", "Refusals of this kind keep no delivery: it cannot be re-verified."},
 	"diag.kept.body":         {"请求体（加密的原始报文）", "Body (the encrypted envelope, as received)"},
@@ -73,9 +73,9 @@ var diagStrings = map[string]entry{
 		"The timestamp is more than 5 minutes from our clock: check the server clock (NTP); if the clock is right, it is a replay of an old delivery."},
 	"diag.cause.headers": {"缺少 Wechatpay-* 请求头：不是微信支付发送的（扫描器），或代理丢弃了这些请求头。",
 		"A Wechatpay-* header is missing: not sent by WeChat Pay (a scanner), or a proxy drops these headers."},
-	"diag.cause.malformed": {"不是支付分授权回调的格式（过大、不是 JSON、其他事件类型）：扫描器，或回调地址被其他产品共用。",
+	"diag.cause.malformed": {"不是微信支付分授权通知的格式（过大、不是 JSON、其他事件类型）：扫描器，或回调地址被其他产品共用。",
 		"Not a Pay Score authorization notification (too large, not JSON, another event type): a scanner, or the notification URL is shared with another product."},
-	"diag.cause.throttled": {"未经检查即拒绝：该地址近期被拒次数过多（rate_limited），或陌生地址通道已满（busy）。微信支付会重试。",
+	"diag.cause.throttled": {"未经检查即拒绝：该地址近期拒收次数过多（rate_limited），或陌生地址通道已满（busy）。微信支付会重试。",
 		"Turned away unchecked: this address had too many refusals lately (rate_limited), or the strangers' lane was full (busy). WeChat Pay retries."},
 	"diag.cause.internal": {"控制台内部错误：请查看日志。", "A fault of the console: see the logs."},
 	"diag.cause.ownership.mchid": {"微信支付签名有效，但商户号不是本控制台的 WECHATPAY_MCHID：回调地址被另一个商户的配置使用了。",
@@ -89,7 +89,7 @@ var diagStrings = map[string]entry{
 	"diag.cause.ownership.sub_appid": {"微信支付签名有效，但 sub_appid 与该授权链接签发时的不符。",
 		"Signed by WeChat Pay, but the sub_appid is not the one the link was issued with."},
 
-	"overview.refusals.kinds": {"近 24 小时被拒回调（按类别）", "Refused notifications, last 24 hours, by kind"},
+	"overview.refusals.kinds": {"近 24 小时拒收的通知（按类别）", "Refused notifications, last 24 hours, by kind"},
 }
 
 // diagPlurals are the diagnosis page's count-bearing strings.
