@@ -21,7 +21,9 @@ const testPublicKeyID = "PUB_KEY_ID_0114232134912410000000000000"
 
 // swapParser is the receiver's verifier, replaced as a restart with a new
 // configuration would replace it.
-type swapParser struct{ v atomic.Pointer[payscore.NotifyVerifier] }
+type swapParser struct {
+	v atomic.Pointer[payscore.NotifyVerifier]
+}
 
 func (s *swapParser) Parse(ctx context.Context, h http.Header, b []byte) (*payscore.Notification, error) {
 	return s.v.Load().Parse(ctx, h, b)
@@ -126,7 +128,9 @@ func TestRefusalDiagnosisPages(t *testing.T) {
 				return b, n.headers(t, b, n.key, "PUB_KEY_ID_0114232134912410000000009999", time.Now())
 			}},
 		{"WrongAPIv3Key", payscore.ReasonDecryptFailed, service.RefusalDecryption, payscore.StepDecryption, "diag.cause.decryption", "", true,
-			func() ([]byte, http.Header) { return signed("EV-D-decrypt", payload(nil), "ffffffffffffffffffffffffffffffff") }},
+			func() ([]byte, http.Header) {
+				return signed("EV-D-decrypt", payload(nil), "ffffffffffffffffffffffffffffffff")
+			}},
 		{"SubMchIDMismatch", service.ReasonSubMchIDMismatch, service.RefusalOwnership, payscore.StepOwnership, "diag.cause.ownership.sub_mchid", "sub_mchid", false,
 			func() ([]byte, http.Header) {
 				return signed("EV-D-submchid", payload(func(p map[string]any) { p["sub_mchid"] = "1900000002" }), n.apiV3Key)
@@ -295,7 +299,9 @@ func TestRefusalReverifyAfterKeyChange(t *testing.T) {
 	}
 
 	admin := ts.client(t, store.RoleAdmin)
-	path := func(r store.Refusal) string { return "/callbacks/refusals/" + strconv.FormatInt(r.ID, 10) + "/reverify" }
+	path := func(r store.Refusal) string {
+		return "/callbacks/refusals/" + strconv.FormatInt(r.ID, 10) + "/reverify"
+	}
 
 	t.Run("StillRefusedShowsTheNewDiagnosis", func(t *testing.T) {
 		// The APIv3 key is still wrong: the decryption refusal stays refused.

@@ -142,11 +142,11 @@ type OverviewView struct {
 	Refusals24h          int
 	// RefusalKinds counts the last 24 hours' refusals by kind (probes,
 	// forgeries, … apart); RefusalPeak is the busiest minute's.
-	RefusalKinds []RefusalKindRow
-	RefusalPeak  int
-	TerminatedToday      int
-	LatestCallbacks      []CallbackRow
-	RecentTerminations   []TerminationRow
+	RefusalKinds       []RefusalKindRow
+	RefusalPeak        int
+	TerminatedToday    int
+	LatestCallbacks    []CallbackRow
+	RecentTerminations []TerminationRow
 	// Emergency is the landing pages' switch, filled for admins only.
 	Emergency EmergencyView
 	// SigningKeys are the keys that signed the notifications of the last
