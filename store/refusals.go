@@ -398,7 +398,7 @@ type RefusalKindCount struct {
 // or after since, by kind (one index range), and the busiest minute's
 // attempts (a spike).
 func (db *DB) RefusalKinds(ctx context.Context, since time.Time) (kinds []RefusalKindCount, peak int, err error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT kind, sum(count) FROM callback_refusals WHERE last_at >= ? GROUP BY kind ORDER BY 2 DESC, 1`, fmtTime(since))
+	rows, err := db.read.QueryContext(ctx, `SELECT kind, CAST(sum(count) AS BIGINT) FROM callback_refusals WHERE last_at >= ? GROUP BY kind ORDER BY 2 DESC, 1`, fmtTime(since))
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: refusal kinds: %w", err)
 	}
@@ -414,7 +414,7 @@ func (db *DB) RefusalKinds(ctx context.Context, since time.Time) (kinds []Refusa
 		return nil, 0, fmt.Errorf("store: refusal kinds: %w", err)
 	}
 	var p sql.NullInt64
-	if err := db.read.QueryRowContext(ctx, `SELECT max(n) FROM (SELECT sum(count) AS n FROM callback_refusals WHERE last_at >= ? GROUP BY minute)`,
+	if err := db.read.QueryRowContext(ctx, `SELECT CAST(max(n) AS BIGINT) FROM (SELECT sum(count) AS n FROM callback_refusals WHERE last_at >= ? GROUP BY minute) AS per_minute`,
 		fmtTime(since)).Scan(&p); err != nil {
 		return nil, 0, fmt.Errorf("store: refusal peak: %w", err)
 	}
