@@ -395,4 +395,34 @@ func TestRefusalReverifyAfterKeyChange(t *testing.T) {
 			}
 		}
 	})
+	t.Run("StepUpAfterReauthWindow", func(t *testing.T) {
+		// An authentication older than service.ReauthAfter is asked for
+		// again before anything is re-verified.
+		audited := func() int {
+			entries, err := ts.db.AuditLog(ctx, store.AuditFilter{Action: service.AuditNotificationReverify, Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(entries)
+		}
+		before := audited()
+		ts.clock.Advance(service.ReauthAfter + time.Minute)
+		res := admin.post(t, path(unknown), nil)
+		held := res.doc.Find(`input[name="_form"]`).AttrOr("value", "")
+		if res.status != http.StatusOK || held == "" {
+			t.Fatalf("no step-up asked: %d", res.status)
+		}
+		if got := audited(); got != before {
+			t.Fatalf("re-verified before the step-up: %d entries, want %d", got, before)
+		}
+		if res := admin.post(t, path(unknown), url.Values{"_stepup": {"1"}, "_form": {held}, "password": {testPassword}}); res.status != http.StatusSeeOther {
+			t.Fatalf("after the step-up: %d, want 303", res.status)
+		}
+		if got := audited(); got != before+1 {
+			t.Errorf("audit entries = %d, want %d", got, before+1)
+		}
+		if got := countRows(t, ts.db, "callbacks"); got != 2 {
+			t.Errorf("callbacks = %d, want 2", got)
+		}
+	})
 }
