@@ -284,6 +284,15 @@ func TestLinkPageFinished(t *testing.T) {
 	if got := res.doc.Find(`[data-testid="link-finished"]`).AttrOr("data-state", ""); got != views.StateTerminated {
 		t.Errorf("after the termination: lead state %q, want TERMINATED", got)
 	}
+	// The filter's words are the store's.
+	if views.StateTerminated != store.StateTerminatedBySupport || views.StateClosed != store.StateClosedByUser {
+		t.Fatal("views and store name the ended states differently")
+	}
+	for state, want := range map[string]int{views.StateTerminated: 1, views.StateClosed: 0, views.StateUnavailable: 1} {
+		if n := tc.get(t, "/links?state="+state).doc.Find(`[data-testid="link-row-state"]`).Length(); n != want {
+			t.Errorf("links filtered %s: %d rows, want %d", state, n, want)
+		}
+	}
 	list := tc.get(t, "/links")
 	if got := list.doc.Find(`[data-testid="link-row-`+strconv.FormatInt(l.ID, 10)+`"] [data-testid="link-row-state"]`).AttrOr("data-state", ""); got != views.StateTerminated {
 		t.Errorf("links list: state %q, want TERMINATED", got)

@@ -213,6 +213,13 @@ func findLink(ctx context.Context, q querier, where string, args ...any) (*Link,
 	return l, nil
 }
 
+// Filter values of LinkFilter.State beside the API's states: UNAVAILABLE
+// ended by a termination from this console, or closed by the user.
+const (
+	StateTerminatedBySupport = "TERMINATED"
+	StateClosedByUser        = "CLOSED"
+)
+
 // LinkFilter narrows the link list; Before is the keyset cursor.
 type LinkFilter struct {
 	SubMchID  string
@@ -229,7 +236,15 @@ func (db *DB) Links(ctx context.Context, f LinkFilter) ([]Link, error) {
 	if f.SubMchID != "" {
 		where, args = append(where, "m.sub_mchid = ?"), append(args, f.SubMchID)
 	}
-	if f.State != "" {
+	switch f.State {
+	case "":
+	case StateTerminatedBySupport, StateClosedByUser:
+		// UNAVAILABLE told apart: a termination from this console
+		// succeeded, or the user closed it.
+		cond := "a.state = ? AND " + map[bool]string{true: "", false: "NOT "}[f.State == StateTerminatedBySupport] +
+			"EXISTS (SELECT 1 FROM terminations t WHERE t.authorization_code = l.authorization_code AND t.status = '" + TerminationSucceeded + "')"
+		where, args = append(where, cond), append(args, StateUnavailable)
+	default:
 		where, args = append(where, "coalesce(a.state, '') = ?"), append(args, f.State)
 	}
 	if f.CreatedBy != "" {

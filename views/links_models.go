@@ -205,7 +205,9 @@ const (
 )
 
 // LinkStates are the authorization states, in the order filters offer them.
-var LinkStates = []string{StateUnbindUser, StateAvailable, StateUnavailable}
+// UNAVAILABLE is offered whole and split: terminated by support, closed by
+// the user.
+var LinkStates = []string{StateUnbindUser, StateAvailable, StateUnavailable, StateTerminated, StateClosed}
 
 // Landing page modes: which branch the page shows.
 const (
