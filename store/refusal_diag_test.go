@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -98,4 +99,64 @@ func testRefusalDiagnosisKept(t *testing.T) {
 			t.Errorf("%s = %d, want %d", k.Kind, k.Count, want[k.Kind])
 		}
 	}
+}
+
+// TestRefusalKeptPerMinuteBounded: unverified refusals with ever new keep
+// keys from one address get rows of their own up to MaxKeptPerMinute a
+// minute; the rest are aggregated into one row, their deliveries not kept;
+// the next minute has a new share.
+func TestRefusalKeptPerMinuteBounded(t *testing.T) {
+	storetest.EachEngine(t, testRefusalKeptPerMinuteBounded)
+}
+
+func testRefusalKeptPerMinuteBounded(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openLogDB(t)
+	send := func(n int, prefix string) {
+		for i := range n {
+			id := prefix + strconv.Itoa(i)
+			if err := db.RecordRefusal(ctx, store.Refusal{RemoteAddr: "203.0.113.66", Reason: "bad_signature", Kind: "forged",
+				NotificationID: id, KeepKey: id, RawHeaders: `{}`, RawBody: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(store.MaxKeptPerMinute+20, "A")
+	rows, err := db.RefusalLog(ctx, store.RefusalFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != store.MaxKeptPerMinute+1 {
+		t.Fatalf("%d rows, want %d kept and one aggregated", len(rows), store.MaxKeptPerMinute+1)
+	}
+	kept, total := 0, 0
+	for _, r := range rows {
+		full, err := db.RefusalByID(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.Kept() {
+			kept++
+		}
+		total += r.Count
+	}
+	if kept != store.MaxKeptPerMinute || total != store.MaxKeptPerMinute+20 {
+		t.Errorf("kept %d, counted %d; want %d, %d", kept, total, store.MaxKeptPerMinute, store.MaxKeptPerMinute+20)
+	}
+	clock.Advance(time.Minute)
+	send(1, "B")
+	if r := lastRow(t, db); r.NotificationID != "B0" {
+		t.Errorf("next minute: newest row %+v, want B0 kept in a row of its own", r)
+	} else if full, _ := db.RefusalByID(ctx, r.ID); !full.Kept() {
+		t.Error("next minute: not kept")
+	}
+}
+
+func lastRow(t *testing.T, db *store.DB) store.Refusal {
+	t.Helper()
+	rows, err := db.RefusalLog(context.Background(), store.RefusalFilter{Limit: 1})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("refusal log: %v", err)
+	}
+	return rows[0]
 }

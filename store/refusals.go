@@ -108,7 +108,20 @@ type refusalState struct {
 	maxRows   atomic.Int64
 	rows      int64 // rows in the table, counted at open, kept by the writer
 	lastPrune time.Time
+	// keptMinute and kept count, per reason and address, the unverified
+	// refusals of the current minute given a row of their own (KeepKey).
+	keptMinute string
+	kept       map[refusalKey]int
 }
+
+// MaxKeptPerMinute bounds the unverified refusals of one reason from one
+// address that get a row (and a kept delivery) of their own within a
+// minute; past it they are aggregated as any refusal, without their
+// delivery. A flood of forged bodies with ever new ids then adds at most
+// this many rows a minute per address; WeChat Pay's own notifications,
+// refused for a wrong key, come again (its retries span a day) and are
+// kept in a later minute.
+const MaxKeptPerMinute = 30
 
 // SetRefusalLimits sets how long refusal rows are kept (retention, after
 // their last attempt) and the size cap (maxRows); zero keeps the default.
@@ -188,6 +201,9 @@ func (db *DB) writeRefusals(ctx context.Context, tx *Tx, refs []*refusalItem) (a
 	minute := now[:16] // 2006-01-02T15:04
 	var order []refusalKey
 	aggs := map[refusalKey]*refusalAgg{}
+	if db.refusal.keptMinute != minute {
+		db.refusal.keptMinute, db.refusal.kept = minute, map[refusalKey]int{}
+	}
 	for _, it := range refs {
 		r := it.r
 		k := refusalKey{minute: minute, reason: r.Reason, addr: r.RemoteAddr}
@@ -195,6 +211,15 @@ func (db *DB) writeRefusals(ctx context.Context, tx *Tx, refs []*refusalItem) (a
 			k.keyID = r.NotificationID
 		} else if r.KeepKey != "" {
 			k.keyID = "~" + truncate(r.KeepKey, 64)
+			if aggs[k] == nil {
+				plain := refusalKey{minute: minute, reason: r.Reason, addr: r.RemoteAddr}
+				if db.refusal.kept[plain] >= MaxKeptPerMinute {
+					// Past the minute's share: aggregated, not kept.
+					k.keyID, r.KeepKey, r.RawHeaders, r.RawBody = "", "", "", nil
+				} else {
+					db.refusal.kept[plain]++
+				}
+			}
 		}
 		a := aggs[k]
 		if a == nil {
