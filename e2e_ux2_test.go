@@ -20,8 +20,13 @@ import (
 // link); the admin pauses every landing page through the confirm step, an
 // operator then sees the pause banner (reason, who, since) on several pages
 // and creating a link is refused with that explanation; after the resume
-// the banner is gone. Any JavaScript exception, console error or CSP
-// violation fails it.
+// the banner is gone. Then a user agrees to the link, and support's
+// terminate confirm step names the merchant, the openid, the state and the
+// authorization time; a common reason chosen fills the reason field; cancel
+// keeps the typed reason; the confirmed termination goes through. axe-core
+// (WCAG 2.1 A/AA) finds nothing serious or critical on the confirm steps,
+// the paused pages and the refusal. Any JavaScript exception, console
+// error or CSP violation fails it.
 func TestE2EFeedbackAndSafety(t *testing.T) {
 	e := startE2E(t)
 	admin := e.newTab(t, "admin", false, desktop())
@@ -32,7 +37,10 @@ func TestE2EFeedbackAndSafety(t *testing.T) {
 		opPass   = "Operator-e2e-2026!x"
 		reason   = "微信审核要求暂停入口"
 	)
-	var op *tab
+	var (
+		op            *tab
+		code, landing string
+	)
 	step := func(name string, f func(t *testing.T)) {
 		if !t.Run(name, f) {
 			e.failureShots(t, name)
@@ -50,6 +58,18 @@ func TestE2EFeedbackAndSafety(t *testing.T) {
 		if got := tb.text(t, tid("me")); !strings.HasPrefix(got, user) {
 			t.Fatalf("signed-in user = %q, want %s", got, user)
 		}
+	}
+
+	// axeCheck runs axe-core (WCAG 2.1 A/AA) on the tab's page: no serious
+	// or critical finding. Without axe-core it skips (fails in CI).
+	axeCheck := func(t *testing.T, tb *tab, name string) {
+		t.Helper()
+		t.Run("Axe"+name, func(t *testing.T) {
+			src := axeSource(t)
+			if vs := seriousOnly(axeRun(t, tb, src)); len(vs) > 0 {
+				t.Errorf("%s: %d serious or critical axe findings:%s", name, len(vs), describe(vs))
+			}
+		})
 	}
 
 	step("Setup", func(t *testing.T) {
@@ -147,7 +167,8 @@ func TestE2EFeedbackAndSafety(t *testing.T) {
 		if sent != 1 || dropped != 1 {
 			t.Errorf("submits sent %d, dropped %d: want 1 and 1", sent, dropped)
 		}
-		code := op.text(t, tid("link-code"))
+		code = op.text(t, tid("link-code"))
+		landing = get(t, op, chromedp.Value(chromedp.CSS(tid("landing-url"))))
 		// One link: the second submit sent nothing.
 		op.navigate(t, e.base+"/links?sub_mchid="+subMchID)
 		if n := op.count(t, `tr[data-testid^="link-row-"]`); n != 1 {
@@ -171,6 +192,7 @@ func TestE2EFeedbackAndSafety(t *testing.T) {
 		if !strings.Contains(admin.text(t, tid("confirm")), reason) {
 			t.Error("the confirm step does not name the reason")
 		}
+		axeCheck(t, admin, "PauseConfirm")
 		admin.submit(t, tid("confirm-submit"))
 		admin.do(t, chromedp.WaitVisible(chromedp.CSS(tid("emergency-state")+`[data-paused="1"]`)))
 		if n := admin.count(t, tid("flash")+`.success`); n != 0 {
@@ -194,6 +216,7 @@ func TestE2EFeedbackAndSafety(t *testing.T) {
 			}
 		}
 		e.shot(t, op, "ux2-pause-banner", "")
+		axeCheck(t, op, "PauseBanner")
 
 		op.expect("/links") // the refusal answers 409 on purpose
 		op.navigate(t, e.base+"/links/new")
@@ -208,6 +231,7 @@ func TestE2EFeedbackAndSafety(t *testing.T) {
 			t.Errorf("refusal = %q, want the pause's reason and who", got)
 		}
 		e.shot(t, op, "ux2-link-refused", "")
+		axeCheck(t, op, "LinkRefused")
 		op.clean(t)
 	})
 
@@ -223,5 +247,63 @@ func TestE2EFeedbackAndSafety(t *testing.T) {
 			t.Error("the banner is still shown after the resume")
 		}
 		op.clean(t)
+	})
+
+	step("TerminateConfirm", func(t *testing.T) {
+		ph := e.newTab(t, "phone", true, phone(uaWeChat8))
+		if st := ph.navigate(t, landing); st != http.StatusOK {
+			t.Fatalf("landing page status %d", st)
+		}
+		ph.waitFor(t, "the consent frame", `!!document.querySelector('[data-testid="wx-sandbox-overlay"] iframe')`)
+		frameWaitFor(t, ph, "the consent form", `d.querySelector('[data-testid="consent"]')?.dataset.stage === 'form'`)
+		frameTap(t, ph, tid("agree"))
+		frameWaitFor(t, ph, "the agreed page", `d.querySelector('[data-testid="consent"]')?.dataset.stage === 'agreed'`)
+		frameTap(t, ph, tid("return"))
+		ph.waitFor(t, "the landing page to say it is on", `document.getElementById('landing').dataset.step === 'done'`)
+		ph.clean(t)
+
+		admin.navigate(t, e.base+views.LookupURL(code))
+		if n := admin.count(t, tid("reason-choices")+` input[type="radio"][name="reason_choice"]`); n < 2 {
+			t.Fatalf("common reasons as choices: %d", n)
+		}
+		// A choice fills the reason field (static/app.js).
+		admin.do(t, chromedp.Click(chromedp.CSS(tid("reason-choices")+` input[value="重复授权"]`), chromedp.NodeVisible))
+		if got := get(t, admin, chromedp.Value(chromedp.CSS("#terminate-reason"))); got != "重复授权" {
+			t.Errorf("reason after the choice = %q", got)
+		}
+		eval[bool](t, admin, `(() => { document.querySelector('#terminate-reason').value = ''; return true; })()`)
+		admin.fill(t, "#terminate-reason", "门店关闭，端到端测试")
+		if st := admin.submit(t, tid("terminate-submit")); st != http.StatusOK {
+			t.Fatalf("confirm step status %d", st)
+		}
+		if got := admin.text(t, tid("confirm-fact-merchant")); got != subName {
+			t.Errorf("merchant = %q, want %q", got, subName)
+		}
+		if got := admin.text(t, tid("confirm-fact-openid")); got == "" || got == views.Tr(views.LangZH, "confirm.terminate.unknown") {
+			t.Errorf("openid = %q", got)
+		}
+		if got := admin.text(t, tid("confirm-fact-state")); !strings.Contains(got, "AVAILABLE") {
+			t.Errorf("state = %q, want AVAILABLE", got)
+		}
+		if got := admin.text(t, tid("confirm-fact-authorized")); !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`).MatchString(got) {
+			t.Errorf("authorized at = %q", got)
+		}
+		axeCheck(t, admin, "TerminateConfirm")
+		// Cancel: the form again, the reason kept.
+		if st := admin.submit(t, tid("confirm-cancel")); st != http.StatusOK {
+			t.Fatalf("cancel status %d", st)
+		}
+		if got := get(t, admin, chromedp.Value(chromedp.CSS("#terminate-reason"))); got != "门店关闭，端到端测试" {
+			t.Errorf("reason after cancel = %q, want it kept", got)
+		}
+		axeCheck(t, admin, "TerminateForm")
+		admin.submit(t, tid("terminate-submit"))
+		if st := admin.submit(t, tid("confirm-submit")); st != http.StatusOK {
+			t.Fatalf("after terminating: status %d", st)
+		}
+		if got := admin.text(t, tid("flash")); !strings.Contains(got, code) {
+			t.Errorf("flash = %q, want the code", got)
+		}
+		admin.clean(t)
 	})
 }
