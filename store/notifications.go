@@ -126,6 +126,8 @@ func (db *DB) runBatcher() {
 // single connection and reused by every batch.
 type notifyStmts struct {
 	findCallback, countDelivery, saveAuthorization, touchAuthorization, insertCallback, insertDelivery, countKey *sql.Stmt
+	// recordPG is PostgreSQL's one call per notification (postgres_notify.go).
+	recordPG *sql.Stmt
 }
 
 func (db *DB) prepareNotifyStmts(ctx context.Context) error {
@@ -155,6 +157,9 @@ func (db *DB) prepareNotifyStmts(ctx context.Context) error {
 			ON CONFLICT (serial, hour) DO UPDATE SET deliveries = notification_keys.deliveries + 1,
 				last_received_at = ` + db.d.pick("max", "greatest") + `(notification_keys.last_received_at, excluded.last_received_at)`),
 	}
+	if db.d.pg {
+		st.recordPG = prep(pgRecordNotificationCall)
+	}
 	if err := errors.Join(errs...); err != nil {
 		st.close()
 		return err
@@ -165,7 +170,7 @@ func (db *DB) prepareNotifyStmts(ctx context.Context) error {
 
 // close closes the statements that were prepared.
 func (st notifyStmts) close() {
-	for _, s := range []*sql.Stmt{st.findCallback, st.countDelivery, st.saveAuthorization, st.touchAuthorization, st.insertCallback, st.insertDelivery, st.countKey} {
+	for _, s := range []*sql.Stmt{st.findCallback, st.countDelivery, st.saveAuthorization, st.touchAuthorization, st.insertCallback, st.insertDelivery, st.countKey, st.recordPG} {
 		if s != nil {
 			s.Close()
 		}
@@ -179,7 +184,15 @@ func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult
 	var at time.Time
 	err := db.updateWith(ctx, db.batchTxOptions(), db.batchLock, func(tx *Tx) error {
 		at = tx.now
-		if len(items) > 0 {
+		if len(items) > 0 && db.d.pg {
+			record := tx.StmtContext(ctx, db.notify.recordPG)
+			now := fmtTime(tx.now)
+			for i, it := range items {
+				if err := record.QueryRowContext(ctx, pgRecordNotificationArgs(it.n, now)...).Scan(&results[i].outcome); err != nil {
+					return fmt.Errorf("store: record notification: %w", err)
+				}
+			}
+		} else if len(items) > 0 {
 			st := notifyStmts{
 				findCallback:       tx.StmtContext(ctx, db.notify.findCallback),
 				countDelivery:      tx.StmtContext(ctx, db.notify.countDelivery),

@@ -69,7 +69,7 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 	readDB.SetConnMaxIdleTime(5 * time.Minute)
 	db := newDB(writeDB, readDB, newPGDialect())
 	db.Engine = "postgres"
-	if err := migratePostgres(ctx, writeDB, pgMigrations, "migrations/postgres", nil); err != nil {
+	if err := migratePostgres(ctx, writeDB, pgMigrations, "migrations/postgres", definePGFunctions); err != nil {
 		db.Close()
 		return nil, err
 	}
