@@ -13,6 +13,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/views"
 )
 
 // TestLogScreensRoleAccess checks who may open each log screen: the
@@ -141,7 +142,11 @@ func TestAuditLog(t *testing.T) {
 			}
 			q, _ := url.ParseQuery(tt.query)
 			for name, vals := range q {
-				if got := res.doc.Find(`form[data-testid="audit-filters"] [name="`+name+`"]`).AttrOr("value", ""); got != vals[0] {
+				field := res.doc.Find(`form[data-testid="audit-filters"] [name="` + name + `"]`)
+				if field.Is("select") { // the action filter is a choice of the known actions
+					field = field.Find("option[selected]")
+				}
+				if got := field.AttrOr("value", ""); got != vals[0] {
 					t.Errorf("filter %s not kept: %q", name, got)
 				}
 			}
@@ -156,8 +161,13 @@ func TestAuditLog(t *testing.T) {
 				t.Errorf("%s = %q, want %q", sel, got, want)
 			}
 		}
-		if got := row.Find(`[data-testid="audit-result"]`).Text(); !strings.Contains(got, "failed") {
-			t.Errorf("result = %q", got)
+		// The result in words, its name kept for the CSV and filters.
+		result := row.Find(`[data-testid="audit-result"] .badge`)
+		if got, want := strings.TrimSpace(result.Text()), views.Tr(views.LangZH, "audit.result.failed"); got != want || result.AttrOr("data-result", "") != "failed" {
+			t.Errorf("result = %q (data-result %q), want %q (failed)", got, result.AttrOr("data-result", ""), want)
+		}
+		if got, want := strings.TrimSpace(row.Find(`[data-testid="audit-action-words"]`).Text()), views.Tr(views.LangZH, "audit.action.authorization.terminate"); got != want {
+			t.Errorf("action in words = %q, want %q", got, want)
 		}
 	})
 	for _, tt := range []struct{ name, query, field string }{

@@ -316,7 +316,7 @@ func (h *Handler) callbacksCSV(c echo.Context) error {
 				outcome = store.OutcomeAccepted
 			}
 			if err := s.write(strconv.FormatInt(cb.ID, 10), cb.NotificationID, cb.EventType, outcome, cb.AuthorizationCode, cb.SubMchID,
-				cb.OpenID, cb.SubOpenID, csvTimePtr(cb.OpenOrCloseTime), cb.CreateTime, strconv.Itoa(cb.Deliveries),
+				cb.OpenID, cb.SubOpenID, csvTimePtr(cb.OpenOrCloseTime), csvTimeText(cb.CreateTime), strconv.Itoa(cb.Deliveries),
 				csvTime(cb.FirstReceivedAt), csvTime(cb.LastReceivedAt), cb.Serial); err != nil {
 				return s.end(err)
 			}

@@ -129,7 +129,7 @@ func TestUnsignedSignErrorScreen(t *testing.T) {
 	if got, want := res.status, http.StatusBadGateway; got != want {
 		t.Fatalf("status = %d, want %d", got, want)
 	}
-	expl, remedy := (&payscore.APIError{Status: 401, Code: payscore.CodeSignError}).Explain("zh")
+	expl, remedy := views.Tr(views.LangZH, "upstream.SIGN_ERROR"), views.Tr(views.LangZH, "upstream.SIGN_ERROR.do")
 	if got := res.text(`[data-testid="upstream-explanation"]`); got != expl || got == catalogZH("links.err.badsignature") {
 		t.Errorf("explanation = %q, want %q", got, expl)
 	}

@@ -487,7 +487,7 @@ func TestCreateLinkSandbox(t *testing.T) {
 		if got, want := res.status, http.StatusBadGateway; got != want {
 			t.Fatalf("status = %d, want %d", got, want)
 		}
-		expl, remedy := (&payscore.APIError{Code: payscore.CodeSystemError}).Explain("zh")
+		expl, remedy := views.Tr(views.LangZH, "upstream.SYSTEM_ERROR"), views.Tr(views.LangZH, "upstream.SYSTEM_ERROR.do")
 		if got, want := res.text(`[data-testid="upstream-explanation"]`), expl; got != want {
 			t.Errorf("explanation = %q, want %q", got, want)
 		}
@@ -521,7 +521,7 @@ func TestCreateLinkSandbox(t *testing.T) {
 		if got, want := res.status, http.StatusBadGateway; got != want {
 			t.Fatalf("status = %d, want %d", got, want)
 		}
-		expl, _ := (&payscore.APIError{Code: payscore.CodeSystemError}).Explain("en")
+		expl := views.Tr(views.LangEN, "upstream.SYSTEM_ERROR")
 		if got, want := res.text(`[data-testid="upstream-explanation"]`), expl; got != want {
 			t.Errorf("explanation = %q, want %q", got, want)
 		}
@@ -589,7 +589,7 @@ func TestRenewLink(t *testing.T) {
 		if got, want := res.status, http.StatusBadGateway; got != want {
 			t.Fatalf("status = %d, want %d", got, want)
 		}
-		expl, _ := (&payscore.APIError{Code: payscore.CodeSystemError}).Explain("zh")
+		expl := views.Tr(views.LangZH, "upstream.SYSTEM_ERROR")
 		if got, want := res.text(`[data-testid="upstream-explanation"]`), expl; got != want {
 			t.Errorf("explanation = %q, want %q", got, want)
 		}

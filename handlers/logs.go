@@ -202,8 +202,25 @@ func (s *csvStream) end(err error) error {
 	return nil
 }
 
-// csvTime formats a time for a CSV cell, in Asia/Shanghai.
-func csvTime(t time.Time) string { return views.FormatTime(t) }
+// csvTime formats a time for a CSV cell in Beijing time with its offset,
+// "2026-12-02T00:27:38+08:00", so a spreadsheet or script reading the file
+// elsewhere knows the zone; "" for the zero time.
+func csvTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(views.Shanghai).Format(time.RFC3339)
+}
+
+// csvTimeText reformats a time WeChat Pay sent as text (RFC 3339) the same
+// way; text that is not a time is kept as it came.
+func csvTimeText(s string) string {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return s
+	}
+	return csvTime(t)
+}
 
 func csvTimePtr(t *time.Time) string {
 	if t == nil {

@@ -261,11 +261,11 @@ func TestLookupForm(t *testing.T) {
 				t.Errorf("upstream code = %q, want %q", got, want)
 			}
 			if tt.wantUpCode == payscore.CodeOrderNotExist {
-				if got, want := res.text(`[data-testid="upstream-explanation"]`), "订单不存在"; got != want {
-					t.Errorf("explanation = %q, want the spec's %q", got, want)
+				if got, want := res.text(`[data-testid="upstream-explanation"]`), views.Tr(views.LangZH, "upstream.ORDER_NOT_EXIST"); got != want {
+					t.Errorf("explanation = %q, want %q", got, want)
 				}
-				if got, want := res.text(`[data-testid="upstream-remedy"]`), "确认入参，传入正确单据"; got != want {
-					t.Errorf("remedy = %q, want the spec's %q", got, want)
+				if got, want := res.text(`[data-testid="upstream-remedy"]`), views.Tr(views.LangZH, "upstream.ORDER_NOT_EXIST.do"); got != want {
+					t.Errorf("remedy = %q, want %q", got, want)
 				}
 			}
 		})
@@ -295,10 +295,10 @@ func TestLookupUpstreamDown(t *testing.T) {
 		if got, want := res.status, http.StatusBadGateway; got != want {
 			t.Fatalf("status = %d, want %d", got, want)
 		}
-		if got, want := res.text(`[data-testid="upstream-explanation"]`), "系统错误"; got != want {
+		if got, want := res.text(`[data-testid="upstream-explanation"]`), views.Tr(views.LangZH, "upstream.SYSTEM_ERROR"); got != want {
 			t.Errorf("explanation = %q, want %q", got, want)
 		}
-		if got, want := res.text(`[data-testid="upstream-remedy"]`), "5开头的状态码都为系统问题，请使用相同参数稍后重新调用"; got != want {
+		if got, want := res.text(`[data-testid="upstream-remedy"]`), views.Tr(views.LangZH, "upstream.SYSTEM_ERROR.do"); got != want {
 			t.Errorf("remedy = %q, want %q", got, want)
 		}
 		if got, want := res.text(`[data-testid="local-badge"]`), "AVAILABLE"; got != want {
@@ -660,10 +660,10 @@ func TestTerminateRefused(t *testing.T) {
 	if got, want := res.text(`[data-testid="upstream-code"]`), payscore.CodeInvalidOrderState; got != want {
 		t.Errorf("code = %q, want %q", got, want)
 	}
-	if got, want := res.text(`[data-testid="upstream-explanation"]`), "单据状态错误"; got != want {
+	if got, want := res.text(`[data-testid="upstream-explanation"]`), views.Tr(views.LangZH, "upstream.INVALID_ORDER_STATE"); got != want {
 		t.Errorf("explanation = %q, want %q", got, want)
 	}
-	if got, want := res.text(`[data-testid="upstream-remedy"]`), "确认操作是否符合流程"; got != want {
+	if got, want := res.text(`[data-testid="upstream-remedy"]`), views.Tr(views.LangZH, "upstream.INVALID_ORDER_STATE.do"); got != want {
 		t.Errorf("remedy = %q, want %q", got, want)
 	}
 	if got, want := res.text(`[data-testid="outcome"]`), views.Tr(views.LangZH, "support.outcome.failed"); got != want {
@@ -714,7 +714,7 @@ func TestTerminateOutcomeUnknown(t *testing.T) {
 				if got, want := res.text(`[data-testid="outcome"]`), views.Tr(views.LangZH, tt.wantOutcome); got != want {
 					t.Errorf("outcome = %q, want %q", got, want)
 				}
-				if got, want := res.text(`[data-testid="upstream-explanation"]`), "系统错误"; got != want {
+				if got, want := res.text(`[data-testid="upstream-explanation"]`), views.Tr(views.LangZH, "upstream.SYSTEM_ERROR"); got != want {
 					t.Errorf("explanation = %q, want %q", got, want)
 				}
 			} else {

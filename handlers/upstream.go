@@ -31,8 +31,8 @@ var (
 )
 
 // upstreamView explains a failed WeChat Pay call (payscore.Classify) for
-// every screen through the one view model, with the spec's words for
-// WeChat Pay's error codes. ok is false for failures that are not WeChat
+// every screen through the one view model; WeChat Pay's error codes are
+// explained as instructions for this console's users (views.UpstreamAnswer). ok is false for failures that are not WeChat
 // Pay's to explain (refused here before sending, internal) when texts has
 // no catch-all.
 func upstreamView(ctx context.Context, err error, texts upstreamTexts) (v *views.UpstreamError, ok bool) {
@@ -42,9 +42,7 @@ func upstreamView(ctx context.Context, err error, texts upstreamTexts) (v *views
 		// Checked first: such an answer is never believed, whatever it says.
 		return &views.UpstreamError{Explanation: views.T(ctx, texts.badSignature), Remedy: views.T(ctx, texts.badSignatureDo)}, true
 	case f.Answered():
-		expl, remedy := f.Explain(views.Lang(ctx))
-		return &views.UpstreamError{Explanation: expl, Remedy: remedy, Code: f.Code, Message: f.Message, RequestID: f.RequestID,
-			Unsigned: !f.Signed}, true
+		return views.UpstreamAnswer(ctx, f.Status, f.NormalizedCode(), f.Code, f.Message, f.RequestID, !f.Signed), true
 	case f.Kind == payscore.FailureUnknown && isTransport(err):
 		key := texts.network
 		if f.Timeout {

@@ -74,3 +74,59 @@ document.addEventListener("click", function (e) {
     if (field && r.checked) field.value = r.value;
   });
 })();
+
+// == ux3: click-to-copy on codes, openids and Request-IDs ==
+// A Copyable (views/upstream.templ) is selectable text plus a button that
+// stays hidden unless this script can copy; the value is in data-copy-text.
+(function () {
+  if (!navigator.clipboard) return;
+  function reveal(root) {
+    var btns = (root || document).querySelectorAll("button[data-copy-text][hidden]");
+    for (var i = 0; i < btns.length; i++) btns[i].hidden = false;
+  }
+  document.addEventListener("DOMContentLoaded", function () { reveal(document); });
+  new MutationObserver(function () { reveal(document); }).observe(document.documentElement, { childList: true, subtree: true });
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest("button[data-copy-text]");
+    if (!btn) return;
+    navigator.clipboard.writeText(btn.getAttribute("data-copy-text")).then(function () {
+      btn.classList.add("copied");
+      btn.setAttribute("data-was", btn.title);
+      btn.title = btn.getAttribute("data-copied") || "✓";
+      setTimeout(function () { btn.classList.remove("copied"); btn.title = btn.getAttribute("data-was"); }, 1500);
+    });
+  });
+})();
+
+// == ux3: the callback log's live indicator and new rows ==
+// The poller (views/callbacks.templ) says it is live only where a script
+// runs it; rows a poll prepends are highlighted for a few seconds.
+(function () {
+  function reveal() {
+    var live = document.querySelectorAll("[data-live][hidden]");
+    for (var i = 0; i < live.length; i++) live[i].hidden = false;
+  }
+  function watch(id) {
+    var body = document.getElementById(id);
+    if (!body) return;
+    new MutationObserver(function (records) {
+      records.forEach(function (r) {
+        r.addedNodes.forEach(function (n) {
+          if (n.nodeName !== "TR") return;
+          n.classList.add("fresh");
+          setTimeout(function () { n.classList.remove("fresh"); }, 6000);
+        });
+      });
+      reveal();
+    }).observe(body, { childList: true });
+  }
+  function start() {
+    reveal();
+    watch("callback-rows");
+    watch("refusal-rows");
+    var poller = document.getElementById("callback-poller");
+    if (poller && poller.parentNode) new MutationObserver(reveal).observe(poller.parentNode, { childList: true });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -91,7 +91,7 @@ func plurals(m map[string]plural) map[string]entry {
 // catalog holds every string the console shows, in both languages. Each
 // screen keeps its strings beside its components; keys must not repeat.
 var catalog = merge(coreStrings, linkStrings, supportStrings, supportPlurals, logStrings, accountStrings, accountPlurals,
-	customerStrings, plurals(customerPlurals), ssoStrings, hardenStrings, hardenPlurals, bulkStrings, bulkPlurals, ux3Strings, diagStrings, diagPlurals)
+	customerStrings, plurals(customerPlurals), ssoStrings, hardenStrings, hardenPlurals, bulkStrings, bulkPlurals, ux3Strings, upstreamStrings, logStringsUX3, auditStrings, diagStrings, diagPlurals)
 
 func merge(parts ...map[string]entry) map[string]entry {
 	out := map[string]entry{}

@@ -42,14 +42,19 @@ type SubMerchantOption struct {
 }
 
 // UpstreamError is a failed WeChat Pay call as shown to a person, on every
-// screen: the spec's explanation and remedy, and what WeChat Pay itself said
+// screen: what happened and what to do, in this console's words (see
+// UpstreamAnswer), WeChat Pay's own words where they name what is wrong,
 // and what to quote to it.
 type UpstreamError struct {
 	Explanation string
 	Remedy      string
 	Code        string // WeChat Pay's error code, if any
-	Message     string // WeChat Pay's own message, if any
-	RequestID   string
+	Message     string // WeChat Pay's own message, when it helps (shown as its words)
+	// NotFound: WeChat Pay knows no such authorization (ORDER_NOT_EXIST). A
+	// page about one authorization shows this one message instead of empty
+	// sections.
+	NotFound  bool
+	RequestID string
 	// Unsigned marks an error answer that carried no WeChat Pay signature
 	// (a 401 SIGN_ERROR, a gateway's 429): shown as WeChat's answer, with
 	// a note saying why it is unsigned.
