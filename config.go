@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,7 @@ type Config struct {
 	RefusalRetention        string
 	RefusalMaxRows          string
 	BulkRate                string
+	InstanceID              string
 
 	// Single sign-on and LOCAL_LOGIN (config_oidc.go).
 	OIDCIssuer       string
@@ -81,6 +83,9 @@ type Config struct {
 	publicKey     *rsa.PublicKey
 	platformCerts []*x509.Certificate
 }
+
+// instanceIDPattern is what INSTANCE_ID may be.
+var instanceIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // defaultWeChatPayAPIBase is WeChat Pay's own API host.
 const defaultWeChatPayAPIBase = "https://api.mch.weixin.qq.com"
@@ -132,6 +137,7 @@ func (c *Config) settings() []setting {
 		{"REFUSAL_MAX_ROWS", &c.RefusalMaxRows, "100000", "size cap of the refused-notification log (then one overflow row a minute)", false},
 		{"MFA_REQUIRED_ROLES", &c.MFARequiredRoles, "", "comma-separated roles that must sign in with two-factor (TOTP); none for no role (default: admin,support live, none in the sandbox)", false},
 		{"BULK_RATE", &c.BulkRate, "5", "calls per second bulk jobs (offboarding, bulk look-ups) make to WeChat Pay", false},
+		{"INSTANCE_ID", &c.InstanceID, "", "this instance's name in leases and on the terminations it begins (default: random per process; set it only if unique per running process)", false},
 	}, c.oidcSettings()...)
 }
 
@@ -292,6 +298,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DatabaseURL != "" && !store.IsPostgresURL(c.DatabaseURL) {
 		errs = append(errs, errors.New("DATABASE_URL: must start with postgres:// or postgresql://"))
+	}
+	if c.InstanceID != "" && !instanceIDPattern.MatchString(c.InstanceID) {
+		errs = append(errs, fmt.Errorf("INSTANCE_ID: %q is not 1–64 letters, digits, dots, dashes or underscores", c.InstanceID))
 	}
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < 10 {
 		errs = append(errs, errors.New("ADMIN_PASSWORD: must be at least 10 characters"))

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -116,8 +117,8 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	if cfg.Sandbox() {
 		logger.Warn("SANDBOX MODE: WeChat Pay is simulated in process under /sandbox; no real money, no real users. Set the WECHATPAY_* variables for live mode.")
 	}
-	// Terminations pending from before this moment were left by an earlier
-	// process; those are the start-up resolver's.
+	// Terminations this instance id began before this moment were left by
+	// an earlier process; those are the start-up resolver's.
 	started := time.Now()
 	db, err := store.OpenDatabase(ctx, cfg.DatabaseURL, cfg.DBPath)
 	if err != nil {
@@ -138,6 +139,7 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		ln.Close()
 		return err
 	}
+	a.services.Terminations.Started = started
 	srv := newHTTPServer(a.handler.Echo(), logger)
 	go sweepSessions(ctx, db, logger)
 	if a.sandbox != nil {
@@ -151,19 +153,66 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 			logger.Warn("platform certificates: download failed; the known ones stay in use", "err", err)
 		})
 	}
-	go func() {
-		if err := a.services.Terminations.ResolvePending(ctx, started); err != nil {
-			logger.Error("resolve pending terminations", "err", err)
-		}
-		// Bulk jobs a stop interrupted resume now, after the resolver: an
-		// item left calling takes its termination's settled outcome.
-		go a.services.Bulk.Run(ctx)
-		if a.sandbox != nil {
+	if a.sandbox != nil {
+		go func() {
 			if err := seedSandboxDemo(ctx, a, db, logger); err != nil {
 				logger.Error("sandbox demo data", "err", err)
 			}
-		}
-		a.services.Reconciler.Run(ctx, cfg.reconcileEvery, cfg.reconcileMaxAge)
+		}()
+	}
+	// The background work runs on one instance at a time: the one holding
+	// the worker lease (service.Coordinator). The leases live until the
+	// server has finished its in-flight requests, so that no instance
+	// takes this one's pending terminations while their requests still
+	// run; the work itself stops at the signal.
+	leaseCtx, stopLeases := context.WithCancel(context.WithoutCancel(ctx))
+	coordDone := make(chan struct{})
+	go func() {
+		defer close(coordDone)
+		a.services.Coordinator.Run(leaseCtx, func(wctx context.Context) {
+			wctx, cancel := context.WithCancel(wctx)
+			defer cancel()
+			defer context.AfterFunc(ctx, cancel)()
+			// Pending terminations left by an earlier process, older than
+			// any request, or begun by an instance that is gone; then
+			// again every few seconds, for instances that die meanwhile.
+			resolve := func() {
+				if err := a.services.Terminations.ResolveAbandoned(wctx, service.PendingGrace); err != nil && wctx.Err() == nil {
+					logger.Error("resolve pending terminations", "err", err)
+				}
+			}
+			resolve()
+			// The work ends when all of it has: never two instances'
+			// background work at once.
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				t := time.NewTicker(service.LeaseRenew)
+				defer t.Stop()
+				for {
+					select {
+					case <-wctx.Done():
+						return
+					case <-t.C:
+						resolve()
+					}
+				}
+			}()
+			// Bulk jobs a stop interrupted resume now, after the resolver:
+			// an item left calling takes its termination's settled outcome.
+			go func() {
+				defer wg.Done()
+				a.services.Bulk.Run(wctx)
+			}()
+			a.services.Reconciler.Run(wctx, cfg.reconcileEvery, cfg.reconcileMaxAge)
+			cancel()
+		})
+	}()
+	defer func() {
+		stopLeases()
+		<-coordDone
 	}()
 	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "db", cfg.dbName(), "sandbox", cfg.Sandbox())
 	errc := make(chan error, 1)

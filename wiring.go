@@ -77,7 +77,7 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 		MchID: wp.Config.MchID, ServiceID: wp.Config.ServiceID, AppID: wp.Config.AppID, Logger: logger, Registerer: reg,
 		// TOTP secrets are sealed under a key derived from the session key.
 		SessionKey: key, MFARequiredRoles: cfg.MFARoles(),
-		BulkRate: cfg.bulkRate,
+		BulkRate: cfg.bulkRate, Instance: cfg.InstanceID,
 	})
 	cfg.applyOIDC(a.services, db, base, logger)
 	deps := handlers.Deps{

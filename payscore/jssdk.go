@@ -1,6 +1,7 @@
 package payscore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
@@ -75,7 +76,8 @@ const (
 	maxTicketAnswer     = 64 << 10
 )
 
-// TicketSource fetches the JS-SDK jsapi_ticket (access_token first) and caches
+// TicketSource fetches the JS-SDK jsapi_ticket (the stable access_token
+// first, POST /cgi-bin/stable_token) and caches
 // both until five minutes before they expire. Concurrent callers share one
 // fetch. It is safe for concurrent use.
 type TicketSource struct {
@@ -171,8 +173,9 @@ func (t *TicketSource) fetch(ctx context.Context) (string, error) {
 	ticket, expiresIn, err := t.getTicket(ctx, token)
 	var te *TicketError
 	if errors.As(err, &te) && (te.ErrCode == 40001 || te.ErrCode == 40014 || te.ErrCode == 42001) {
-		// The cached access_token was revoked or expired early (another
-		// system fetched a new one): get a fresh one, once.
+		// The cached access_token was revoked or expired early (someone
+		// forced a refresh): ask for the current one, once — still in
+		// normal mode, which revokes nobody's.
 		t.mu.Lock()
 		t.token = ""
 		t.mu.Unlock()
@@ -190,6 +193,13 @@ func (t *TicketSource) fetch(ctx context.Context) (string, error) {
 	return ticket, nil
 }
 
+// accessToken returns the official account's access_token: cached, else
+// from POST /cgi-bin/stable_token with force_refresh false. Normal mode
+// answers every caller the same token while it is valid (and a fresh one
+// only in its last five minutes, the old one still valid), so that several
+// console instances — and any other system of the bank using the same
+// account — share it and never invalidate each other's, as
+// /cgi-bin/token's would. The console never forces a refresh.
 func (t *TicketSource) accessToken(ctx context.Context) (string, error) {
 	t.mu.Lock()
 	if t.token != "" && t.cfg.Now().Before(t.tokenExpiry) {
@@ -199,19 +209,25 @@ func (t *TicketSource) accessToken(ctx context.Context) (string, error) {
 	}
 	t.mu.Unlock()
 
-	q := url.Values{"grant_type": {"client_credential"}, "appid": {t.cfg.AppID}, "secret": {t.cfg.Secret}}
+	body, err := json.Marshal(map[string]any{"grant_type": "client_credential", "appid": t.cfg.AppID, "secret": t.cfg.Secret, "force_refresh": false})
+	if err != nil {
+		return "", fmt.Errorf("payscore: jssdk stable_token: cannot build request")
+	}
 	var out struct {
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int64  `json:"expires_in"`
 		ErrCode     int    `json:"errcode"`
 		ErrMsg      string `json:"errmsg"`
 	}
-	if err := t.get(ctx, "token", "/cgi-bin/token?"+q.Encode(), &out, t.cfg.Secret); err != nil {
+	if err := t.do(ctx, "token", http.MethodPost, "/cgi-bin/stable_token", body, &out, t.cfg.Secret); err != nil {
 		return "", err
 	}
 	if out.ErrCode != 0 || out.AccessToken == "" {
 		return "", &TicketError{Op: "token", ErrCode: out.ErrCode, ErrMsg: t.redact(out.ErrMsg, out.AccessToken)}
 	}
+	// expires_in is what the token has left: it may be less than 7200 s
+	// when another caller got it first. A token with less than the margin
+	// left is used for this fetch and not cached.
 	t.mu.Lock()
 	t.token, t.tokenExpiry = out.AccessToken, t.cfg.Now().Add(time.Duration(out.ExpiresIn)*time.Second-ticketRefreshMargin)
 	t.mu.Unlock()
@@ -226,7 +242,7 @@ func (t *TicketSource) getTicket(ctx context.Context, token string) (string, int
 		ErrCode   int    `json:"errcode"`
 		ErrMsg    string `json:"errmsg"`
 	}
-	if err := t.get(ctx, "getticket", "/cgi-bin/ticket/getticket?"+q.Encode(), &out, token); err != nil {
+	if err := t.do(ctx, "getticket", http.MethodGet, "/cgi-bin/ticket/getticket?"+q.Encode(), nil, &out, token); err != nil {
 		return "", 0, err
 	}
 	if out.ErrCode != 0 || out.Ticket == "" {
@@ -235,12 +251,20 @@ func (t *TicketSource) getTicket(ctx context.Context, token string) (string, int
 	return out.Ticket, out.ExpiresIn, nil
 }
 
-// get fetches base+path and decodes the JSON answer. Errors never carry the
-// URL (it holds the secret or the access_token).
-func (t *TicketSource) get(ctx context.Context, op, path string, out any, credential string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base+path, nil)
+// do sends a request to base+path (body, when not nil, as JSON) and
+// decodes the JSON answer. Errors never carry the URL or the body (they
+// hold the secret or the access_token).
+func (t *TicketSource) do(ctx context.Context, op, method, path string, body []byte, out any, credential string) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, t.base+path, rd)
 	if err != nil {
 		return fmt.Errorf("payscore: jssdk %s: cannot build request", op)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
@@ -251,14 +275,14 @@ func (t *TicketSource) get(ctx context.Context, op, path string, out any, creden
 		return &jssdkTransportError{op: op, msg: t.redact(err.Error(), credential), err: err}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTicketAnswer))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxTicketAnswer))
 	if err != nil {
 		return &jssdkTransportError{op: op, msg: t.redact(err.Error(), credential), err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("payscore: jssdk %s: HTTP %d", op, resp.StatusCode)
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	if err := json.Unmarshal(answer, out); err != nil {
 		return fmt.Errorf("payscore: jssdk %s: answer is not the expected JSON", op)
 	}
 	return nil

@@ -50,7 +50,8 @@ const (
 	testMPSecret = "s3cr3t-app-secret-0123456789abcd"
 )
 
-// fakeMP is a fake official-account API: /cgi-bin/token and /cgi-bin/ticket/getticket.
+// fakeMP is a fake official-account API: /cgi-bin/stable_token and
+// /cgi-bin/ticket/getticket (and /cgi-bin/token, counted, never to be used).
 type fakeMP struct {
 	srv                  *httptest.Server
 	tokens, tickets      atomic.Int32
@@ -58,21 +59,42 @@ type fakeMP struct {
 	ticketErrs           []string // answers of getticket before succeeding, JSON
 	mu                   sync.Mutex
 	badToken, badRequest atomic.Int32
+	forced, oldToken     atomic.Int32 // force_refresh not false; /cgi-bin/token used
 }
 
 func newFakeMP(t *testing.T) *fakeMP {
 	f := &fakeMP{}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /sandbox/cgi-bin/token", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if q.Get("grant_type") != "client_credential" || q.Get("appid") != testMPAppID || q.Get("secret") != testMPSecret {
+	mux.HandleFunc("POST /sandbox/cgi-bin/stable_token", func(w http.ResponseWriter, r *http.Request) {
+		var q struct {
+			GrantType    string `json:"grant_type"`
+			AppID        string `json:"appid"`
+			Secret       string `json:"secret"`
+			ForceRefresh *bool  `json:"force_refresh"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&q); err != nil || r.Header.Get("Content-Type") != "application/json" {
 			f.badRequest.Add(1)
-			_ = json.NewEncoder(w).Encode(map[string]any{"errcode": 40125, "errmsg": "invalid appsecret " + q.Get("secret")})
+			_ = json.NewEncoder(w).Encode(map[string]any{"errcode": 47001, "errmsg": "data format error"})
+			return
+		}
+		if q.ForceRefresh == nil || *q.ForceRefresh {
+			// The console must ask in normal mode, saying so.
+			f.forced.Add(1)
+		}
+		if q.GrantType != "client_credential" || q.AppID != testMPAppID || q.Secret != testMPSecret {
+			f.badRequest.Add(1)
+			_ = json.NewEncoder(w).Encode(map[string]any{"errcode": 40125, "errmsg": "invalid appsecret " + q.Secret})
 			return
 		}
 		n := f.tokens.Add(1)
 		time.Sleep(f.delay)
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "ACCESS_TOKEN_" + string(rune('A'+n)), "expires_in": 7200})
+	})
+	mux.HandleFunc("/sandbox/cgi-bin/token", func(w http.ResponseWriter, r *http.Request) {
+		// The non-stable token endpoint: a new token there invalidates the
+		// previous one, so instances would revoke each other's.
+		f.oldToken.Add(1)
+		http.Error(w, "use stable_token", http.StatusGone)
 	})
 	mux.HandleFunc("GET /sandbox/cgi-bin/ticket/getticket", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -129,6 +151,9 @@ func TestTicketSource(t *testing.T) {
 		}
 		if f.badRequest.Load() != 0 || f.badToken.Load() != 0 {
 			t.Errorf("wrong parameters sent")
+		}
+		if f.forced.Load() != 0 || f.oldToken.Load() != 0 {
+			t.Errorf("%d stable_token calls without force_refresh=false, %d to /cgi-bin/token", f.forced.Load(), f.oldToken.Load())
 		}
 	})
 	t.Run("OKCachedUntilFiveMinutesBeforeExpiry", func(t *testing.T) {

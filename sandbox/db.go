@@ -512,11 +512,13 @@ func insertMPToken(ctx context.Context, tx *sql.Tx, value, kind string, now, exp
 	return err
 }
 
-// accessTokenExpiry returns when an access_token expires; ErrNotFound if it
-// was never issued.
+// accessTokenExpiry returns when an access_token (of /cgi-bin/token or
+// /cgi-bin/stable_token) expires; ErrNotFound if it was never issued or a
+// force_refresh revoked it.
 func (d *db) accessTokenExpiry(ctx context.Context, token string) (time.Time, error) {
 	var exp time.Time
-	err := d.read.QueryRowContext(ctx, `SELECT expires_at FROM sandbox_mp_tokens WHERE value = ? AND kind = 'access_token'`, token).Scan(timeCol{&exp})
+	err := d.read.QueryRowContext(ctx, `SELECT expires_at FROM sandbox_mp_tokens
+		WHERE value = ? AND kind IN ('access_token', 'stable_access_token') AND revoked = 0`, token).Scan(timeCol{&exp})
 	if errors.Is(err, sql.ErrNoRows) {
 		return exp, ErrNotFound
 	}
@@ -524,6 +526,47 @@ func (d *db) accessTokenExpiry(ctx context.Context, token string) (time.Time, er
 		return exp, fmt.Errorf("sandbox: access_token: %w", err)
 	}
 	return exp, nil
+}
+
+// stableToken is the stable access_token valid until at least minExpiry,
+// the newest; ErrNotFound when there is none.
+func stableToken(ctx context.Context, tx *sql.Tx, minExpiry time.Time) (string, time.Time, error) {
+	var v string
+	var exp time.Time
+	err := tx.QueryRowContext(ctx, `SELECT value, expires_at FROM sandbox_mp_tokens
+		WHERE kind = 'stable_access_token' AND revoked = 0 AND expires_at > ? ORDER BY expires_at DESC LIMIT 1`,
+		fmtTime(minExpiry)).Scan(&v, timeCol{&exp})
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", exp, ErrNotFound
+	}
+	return v, exp, err
+}
+
+// forcedSince counts the force_refresh issues since t and gives the last.
+func forcedSince(ctx context.Context, tx *sql.Tx, t time.Time) (int, string, error) {
+	var n int
+	var last sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT count(*), max(created_at) FROM sandbox_mp_tokens
+		WHERE kind = 'stable_access_token' AND forced = 1 AND created_at >= ?`, fmtTime(t)).Scan(&n, &last)
+	return n, last.String, err
+}
+
+// revokeStableTokens makes every stable access_token invalid (force_refresh).
+func revokeStableTokens(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `UPDATE sandbox_mp_tokens SET revoked = 1 WHERE kind = 'stable_access_token' AND revoked = 0`)
+	return err
+}
+
+// insertStableToken stores a stable access_token.
+func insertStableToken(ctx context.Context, tx *sql.Tx, value string, forced bool, now, expires time.Time) error {
+	if err := insertMPToken(ctx, tx, value, "stable_access_token", now, expires); err != nil {
+		return err
+	}
+	if forced {
+		_, err := tx.ExecContext(ctx, `UPDATE sandbox_mp_tokens SET forced = 1 WHERE value = ?`, value)
+		return err
+	}
+	return nil
 }
 
 // liveTickets lists the jsapi_tickets still valid at now.

@@ -57,7 +57,7 @@ var ExportVars = [][2]string{
 	{"PAYSCORE_CHANNEL_ID", "channel_id"},
 	{"PAYSCORE_APPID", "appid of the acquiring institution"},
 	{"WECHAT_MP_APPID", "official account appid (JS-SDK)"},
-	{"WECHAT_MP_SECRET", "its AppSecret (/cgi-bin/token)"},
+	{"WECHAT_MP_SECRET", "its AppSecret (/cgi-bin/stable_token)"},
 	{"WECHAT_API_BASE", "official-account API base URL: the sandbox instead of https://api.weixin.qq.com"},
 	{"WECHAT_JSSDK_URL", "JS-SDK script the landing page loads: the sandbox's shim instead of https://res.wx.qq.com/open/js/jweixin-1.5.0.js"},
 }

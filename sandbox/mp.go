@@ -69,6 +69,96 @@ func (s *Sandbox) mpToken(c echo.Context) error {
 	return s.mpJSON(c, map[string]any{"access_token": tok, "expires_in": int(mpLifetime.Seconds())})
 }
 
+// Stable access_token rules, as getStableAccessToken documents them.
+const (
+	// stableRenewAhead: in normal mode the platform renews the token five
+	// minutes before it expires (the old one stays valid until then).
+	stableRenewAhead = 5 * time.Minute
+	// stableForcePerDay and stableForceGap bound force_refresh: 20 a day,
+	// 30 s apart.
+	stableForcePerDay = 20
+	stableForceGap    = 30 * time.Second
+)
+
+// stableTokenRequest is the JSON body of POST /cgi-bin/stable_token.
+type stableTokenRequest struct {
+	GrantType    string `json:"grant_type"`
+	AppID        string `json:"appid"`
+	Secret       string `json:"secret"`
+	ForceRefresh *bool  `json:"force_refresh"`
+}
+
+// mpStableToken is POST /cgi-bin/stable_token (getStableAccessToken): JSON
+// {grant_type, appid, secret, force_refresh}. Normal mode
+// (force_refresh false or absent) answers the same access_token for as long
+// as it is valid, with expires_in the seconds it has left, and a new one
+// only in its last five minutes (the old one still valid until it expires):
+// any number of callers, on any number of servers, share one token and
+// never invalidate each other's. force_refresh true revokes it and issues a
+// new one, at most 20 times a day and 30 s apart. Its tokens are apart
+// from /cgi-bin/token's; /cgi-bin/ticket/getticket accepts both.
+func (s *Sandbox) mpStableToken(c echo.Context) error {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 16<<10))
+	if err != nil {
+		return err
+	}
+	var req stableTokenRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return s.mpJSON(c, mpError{47001, "data format error"})
+	}
+	switch {
+	case req.GrantType != "client_credential":
+		return s.mpJSON(c, mpError{40002, "invalid grant_type"})
+	case req.AppID != appID:
+		return s.mpJSON(c, mpError{40013, "invalid appid"})
+	case subtle.ConstantTimeCompare([]byte(req.Secret), []byte(s.id.mpSecret)) != 1:
+		return s.mpJSON(c, mpError{40125, "invalid appsecret"})
+	}
+	force := req.ForceRefresh != nil && *req.ForceRefresh
+	ctx := c.Request().Context()
+	var tok string
+	var exp time.Time
+	var refused *mpError
+	err = s.update(ctx, func(tx *sql.Tx, now time.Time) error {
+		if !force {
+			v, e, err := stableToken(ctx, tx, now.Add(stableRenewAhead))
+			if err == nil {
+				tok, exp = v, e
+				return nil
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		} else {
+			n, last, err := forcedSince(ctx, tx, now.Add(-24*time.Hour))
+			if err != nil {
+				return err
+			}
+			if lt, perr := time.Parse(timeFormat, last); perr == nil && now.Sub(lt) < stableForceGap {
+				refused = &mpError{45011, "api minute-quota reach limit  mustslower  retry next minute"}
+				return nil
+			}
+			if n >= stableForcePerDay {
+				refused = &mpError{45009, "reach max api daily quota limit"}
+				return nil
+			}
+			if err := revokeStableTokens(ctx, tx); err != nil {
+				return err
+			}
+		}
+		tok, exp = randString(136, alnum+"_-"), now.Add(mpLifetime)
+		return insertStableToken(ctx, tx, tok, force, now, exp)
+	})
+	if err != nil {
+		return fmt.Errorf("sandbox: stable_token: %w", err)
+	}
+	if refused != nil {
+		return s.mpJSON(c, *refused)
+	}
+	left := int(exp.Sub(s.now()).Seconds())
+	return s.mpJSON(c, map[string]any{"access_token": tok, "expires_in": left})
+}
+
 // mpTicket is GET /cgi-bin/ticket/getticket?access_token=&type=jsapi.
 func (s *Sandbox) mpTicket(c echo.Context) error {
 	ctx := c.Request().Context()

@@ -21,7 +21,8 @@ var staticFS embed.FS
 //
 //   - the WeChat Pay API at the spec's paths under /v3/… (merchant-signed,
 //     no session, no CSRF token);
-//   - the official account API /cgi-bin/token and /cgi-bin/ticket/getticket;
+//   - the official account API /cgi-bin/token, /cgi-bin/stable_token and
+//     /cgi-bin/ticket/getticket;
 //   - the JS-SDK shim /jweixin.js and its /jssdk/verify (public, no CSRF token);
 //   - the Pay Score consent page /payscore (public; its form carries _csrf);
 //   - assets under /static/;
@@ -53,6 +54,7 @@ func (s *Sandbox) Mount(g *echo.Group, requireAdmin echo.MiddlewareFunc) {
 	g.POST(perms+"/authorization-code/:authorization_code/terminate", s.apiHandler(s.terminate))
 
 	g.GET("/cgi-bin/token", s.mpToken)
+	g.POST("/cgi-bin/stable_token", s.mpStableToken)
 	g.GET("/cgi-bin/ticket/getticket", s.mpTicket)
 	g.POST("/jssdk/verify", s.jssdkVerify)
 

@@ -19,11 +19,11 @@ const (
 	// reconcileBatch bounds the queries of one run, per kind, so that a
 	// backlog is worked off over several runs instead of in one burst.
 	reconcileBatch = 100
-	// pendingGrace is how old a pending termination must be before the
+	// PendingGrace is how old a pending termination must be before the
 	// reconciler settles it: far longer than a termination request takes
 	// (the client gives up after 15 s, the query after it as long), so it
 	// never races the request still running it.
-	pendingGrace = 5 * time.Minute
+	PendingGrace = 5 * time.Minute
 )
 
 // Outcomes of one reconciliation query, the label of payscore_reconcile_total.
@@ -159,7 +159,7 @@ func (s *Reconciler) Reconcile(ctx context.Context, maxAge time.Duration) (int, 
 		}
 	}
 	if s.Terminations != nil {
-		if err := s.Terminations.ResolvePending(ctx, now.Add(-pendingGrace)); err != nil {
+		if err := s.Terminations.ResolveAbandoned(ctx, PendingGrace); err != nil {
 			loggerOr(s.Logger).Warn("reconcile: pending terminations", "err", err)
 		}
 	}

@@ -28,6 +28,7 @@ type Store interface {
 	StatsStore
 	AuditStore
 	BulkStore
+	LeaseStore
 }
 
 // PayScore is the WeChat Pay Score API (payscore.Client).
@@ -64,6 +65,8 @@ type Config struct {
 	// BulkRate is the calls per second bulk jobs make to WeChat Pay
 	// (default DefaultBulkRate).
 	BulkRate float64
+	// Instance is this process's id (INSTANCE_ID, default NewInstanceID()).
+	Instance string
 }
 
 // Services are the console's services, built over one store and client.
@@ -90,6 +93,9 @@ type Services struct {
 	// OIDC_ISSUER is not set.
 	OIDC *OIDC
 	Bulk *Bulk
+	// Coordinator holds the leases: which instance runs the background
+	// work (resolver, reconciler, bulk jobs).
+	Coordinator *Coordinator
 }
 
 // New builds every service from cfg.
@@ -97,6 +103,10 @@ func New(cfg Config) *Services {
 	now, logger := cfg.Now, loggerOr(cfg.Logger)
 	if now == nil {
 		now = time.Now
+	}
+	instance := cfg.Instance
+	if instance == "" {
+		instance = NewInstanceID()
 	}
 	var pre PreAuthorizer
 	var term Terminator
@@ -107,7 +117,7 @@ func New(cfg Config) *Services {
 		Links: &Links{Store: cfg.Store, PayScore: pre, Now: now, Logger: logger,
 			CodePrefix: cfg.CodePrefix, NotifyURL: cfg.NotifyURL},
 		Lookup:       &Lookup{Store: cfg.Store, PayScore: term, Now: now, Logger: logger},
-		Terminations: &Terminations{Store: cfg.Store, PayScore: term, Now: now, Logger: logger},
+		Terminations: &Terminations{Store: cfg.Store, PayScore: term, Now: now, Logger: logger, Instance: instance},
 		Auth:         &Auth{Store: cfg.Store, Now: now, Logger: logger},
 		Users:        &Users{Store: cfg.Store, Now: now, Logger: logger},
 		SubMerchants: &SubMerchants{Store: cfg.Store, Now: now, Logger: logger},
@@ -127,5 +137,6 @@ func New(cfg Config) *Services {
 		Now: now, Logger: logger, Registerer: cfg.Registerer}
 	s.Bulk = &Bulk{Store: cfg.Store, Terminations: s.Terminations, PayScore: term,
 		Limiter: NewLimiter(cfg.BulkRate), Now: now, Logger: logger}
+	s.Coordinator = &Coordinator{Store: cfg.Store, Instance: instance, Logger: logger}
 	return s
 }

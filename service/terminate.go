@@ -48,6 +48,19 @@ type Terminations struct {
 	PayScore Terminator
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Instance is this console instance's id, recorded on every
+	// termination it begins: while it lives, its pending terminations are
+	// its own requests' to finish (ResolveAbandoned).
+	Instance string
+	// Started is when this process started: pending terminations of its
+	// instance id from before then were left by an earlier process.
+	Started time.Time
+}
+
+// InstanceLiveness says whether a console instance still lives (its
+// heartbeat lease has not lapsed); the store implements it.
+type InstanceLiveness interface {
+	InstanceAlive(ctx context.Context, instanceID string) (bool, error)
 }
 
 // TerminationResult is what became of a termination request.
@@ -135,7 +148,7 @@ func (s *Terminations) Terminate(ctx context.Context, actor Actor, code, subMchI
 		return res, err
 	}
 	id, err := s.Store.BeginTermination(bg,
-		store.Termination{AuthorizationCode: code, SubMchID: subMchID, Reason: reason, UserID: actor.UserID},
+		store.Termination{AuthorizationCode: code, SubMchID: subMchID, Reason: reason, UserID: actor.UserID, InstanceID: s.Instance},
 		actor.entry(store.AuditEntry{Action: AuditTerminateRequest, Target: code, Reason: reason, Result: store.TerminationPending, Detail: "sub_mchid=" + subMchID}))
 	if errors.Is(err, store.ErrConflict) {
 		return TerminationResult{}, newError(Conflict, "support.terminate.inflight", err)
@@ -257,6 +270,49 @@ func (s *Terminations) ResolvePending(ctx context.Context, createdBefore time.Ti
 	var errs []error
 	for _, t := range pending {
 		if !createdBefore.IsZero() && !t.CreatedAt.Before(createdBefore) {
+			continue
+		}
+		if err := s.resolve(ctx, t); err != nil {
+			loggerOr(s.Logger).Error("termination left pending", "id", t.ID, "authorization_code", t.AuthorizationCode, "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ResolveAbandoned settles the pending terminations no request is still
+// working on: those older than grace (far longer than a request takes), and
+// those begun by another instance that is gone (its heartbeat lease
+// lapsed), and those this instance id began before Started (an earlier
+// process, with INSTANCE_ID set). A termination begun by an instance that lives — this one
+// included — is left to its own request, so that the resolver never fails
+// a call still in flight on any instance. Terminations recorded before
+// instances were (no instance id) wait out grace. Only the instance
+// holding the worker lease runs it.
+func (s *Terminations) ResolveAbandoned(ctx context.Context, grace time.Duration) error {
+	pending, err := s.Store.PendingTerminations(ctx)
+	if err != nil {
+		return fmt.Errorf("resolve pending terminations: %w", err)
+	}
+	live, _ := s.Store.(InstanceLiveness)
+	cutoff := nowOr(s.Now).Add(-grace)
+	alive := map[string]bool{}
+	var errs []error
+	for _, t := range pending {
+		take := t.CreatedAt.Before(cutoff) ||
+			(t.InstanceID == s.Instance && !s.Started.IsZero() && t.CreatedAt.Before(s.Started))
+		if !take && t.InstanceID != "" && t.InstanceID != s.Instance && live != nil {
+			a, known := alive[t.InstanceID]
+			if !known {
+				if a, err = live.InstanceAlive(ctx, t.InstanceID); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				alive[t.InstanceID] = a
+			}
+			take = !a
+		}
+		if !take {
 			continue
 		}
 		if err := s.resolve(ctx, t); err != nil {

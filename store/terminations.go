@@ -28,6 +28,10 @@ type Termination struct {
 	Username          string
 	CreatedAt         time.Time
 	FinishedAt        *time.Time
+	// InstanceID is the console instance that began it ("" before
+	// migration 014): while that instance lives, a pending termination is
+	// its own request's to finish.
+	InstanceID string
 }
 
 // BeginTermination records the intent and its audit entry. A second one
@@ -39,8 +43,8 @@ func (db *DB) BeginTermination(ctx context.Context, t Termination, audit AuditEn
 		if t.UserID != 0 {
 			uid = t.UserID
 		}
-		err := tx.QueryRowContext(ctx, `INSERT INTO terminations (authorization_code, sub_mchid, reason, status, user_id, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-			t.AuthorizationCode, t.SubMchID, t.Reason, TerminationPending, uid, fmtTime(tx.now)).Scan(&id)
+		err := tx.QueryRowContext(ctx, `INSERT INTO terminations (authorization_code, sub_mchid, reason, status, user_id, created_at, instance_id) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			t.AuthorizationCode, t.SubMchID, t.Reason, TerminationPending, uid, fmtTime(tx.now), t.InstanceID).Scan(&id)
 		if isConstraint(err) {
 			return fmt.Errorf("store: termination of %s already in flight: %w", t.AuthorizationCode, ErrConflict)
 		}
@@ -98,7 +102,7 @@ func (db *DB) RecentTerminations(ctx context.Context, since time.Time, limit int
 
 func (db *DB) terminations(ctx context.Context, tail string, args ...any) ([]Termination, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT t.id, t.authorization_code, t.sub_mchid, t.reason, t.status, t.request_id, t.error_code, t.error_message,
-		coalesce(t.user_id, 0), coalesce(u.username, ''), t.created_at, t.finished_at
+		coalesce(t.user_id, 0), coalesce(u.username, ''), t.created_at, t.finished_at, t.instance_id
 		FROM terminations t LEFT JOIN users u ON u.id = t.user_id `+tail, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: terminations: %w", err)
@@ -108,7 +112,7 @@ func (db *DB) terminations(ctx context.Context, tail string, args ...any) ([]Ter
 	for rows.Next() {
 		var t Termination
 		if err := rows.Scan(&t.ID, &t.AuthorizationCode, &t.SubMchID, &t.Reason, &t.Status, &t.RequestID, &t.ErrorCode, &t.ErrorMessage,
-			&t.UserID, &t.Username, timeCol{&t.CreatedAt}, nullTimeCol{&t.FinishedAt}); err != nil {
+			&t.UserID, &t.Username, timeCol{&t.CreatedAt}, nullTimeCol{&t.FinishedAt}, &t.InstanceID); err != nil {
 			return nil, fmt.Errorf("store: terminations: %w", err)
 		}
 		out = append(out, t)

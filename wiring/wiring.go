@@ -120,7 +120,7 @@ func NewWeChatPay(ctx context.Context, o Options) (*WeChatPay, error) {
 		pcfg.APIBase = o.SelfURL + "/sandbox"
 		tcfg = payscore.TicketConfig{APIBase: o.SelfURL + "/sandbox", AppID: cr.MPAppID, Secret: cr.MPSecret}
 		w.JSSDKURL = strings.TrimRight(o.BaseURL, "/") + "/sandbox/jweixin.js"
-		w.CSRFExempt = []string{"/sandbox/v3/", "/sandbox/jssdk/verify"}
+		w.CSRFExempt = []string{"/sandbox/v3/", "/sandbox/cgi-bin/", "/sandbox/jssdk/verify"}
 		w.Sandbox = sb
 	}
 	fail := func(what string, err error) (*WeChatPay, error) {
@@ -172,6 +172,8 @@ type ServiceOptions struct {
 	// BulkRate is the calls per second bulk jobs make to WeChat Pay
 	// (BULK_RATE; 0: service.DefaultBulkRate).
 	BulkRate float64
+	// Instance is this process's id (INSTANCE_ID; "": random).
+	Instance string
 }
 
 // NewServices builds the services over db and pay (the WeChatPay's Client;
@@ -192,5 +194,6 @@ func NewServices(db *store.DB, pay service.PayScore, o ServiceOptions) *service.
 		// MFARequiredRoles must sign in with two-factor.
 		MFARequiredRoles: o.MFARequiredRoles,
 		BulkRate:         o.BulkRate,
+		Instance:         o.Instance,
 	})
 }
