@@ -95,6 +95,11 @@ func (h *Handler) callbacks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	gaps, err := gapsParam(c)
+	if err != nil {
+		return err
+	}
+	var newest int64 // the poll cursor: the highest id shown
 	v := views.CallbacksView{Filter: q.form, EventTypes: callbackEventTypes, Outcomes: callbackOutcomes, Refused: q.refused}
 	page := func(status int) error {
 		// A poll renders no layout: it must not take the flash messages
@@ -144,6 +149,17 @@ func (h *Handler) callbacks(c echo.Context) error {
 		if err != nil {
 			return errInternal(err)
 		}
+		if polling || before == 0 {
+			// Rows that commit late (a lower id visible after a higher
+			// one) are asked for again until they arrive: the gaps.
+			if rows, gaps, err = h.pollGaps(rctx, f, rows, after, polling, gaps); err != nil {
+				return errInternal(err)
+			}
+			newest = after
+			for _, cb := range rows {
+				newest = max(newest, cb.ID)
+			}
+		}
 		for _, cb := range rows {
 			ids = append(ids, cb.ID)
 			v.Rows = append(v.Rows, callbackRow(cb, q.qs, before))
@@ -159,7 +175,10 @@ func (h *Handler) callbacks(c echo.Context) error {
 			return c.NoContent(http.StatusNoContent)
 		}
 		v.Polling = true
-		v.PollURL = withQuery("/callbacks", q.qs, "after", strconv.FormatInt(ids[0], 10), pollParam, "1")
+		if q.refused {
+			newest = ids[0]
+		}
+		v.PollURL = withQuery("/callbacks", q.qs, "after", strconv.FormatInt(newest, 10), "gaps", formatGaps(gaps), pollParam, "1")
 		return page(http.StatusOK)
 	}
 
@@ -170,11 +189,10 @@ func (h *Handler) callbacks(c echo.Context) error {
 		v.FirstURL = withQuery("/callbacks", q.qs)
 	} else {
 		// Only the newest page polls: new rows belong at its top.
-		var newest int64
-		if len(ids) > 0 {
+		if q.refused && len(ids) > 0 {
 			newest = ids[0]
 		}
-		v.PollURL = withQuery("/callbacks", q.qs, "after", strconv.FormatInt(newest, 10), pollParam, "1")
+		v.PollURL = withQuery("/callbacks", q.qs, "after", strconv.FormatInt(newest, 10), "gaps", formatGaps(gaps), pollParam, "1")
 	}
 	v.CSVURL = withQuery("/callbacks.csv", q.qs)
 	return page(http.StatusOK)

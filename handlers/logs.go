@@ -26,6 +26,11 @@ type LogStore interface {
 	AuditLog(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
 	OverviewFigures(ctx context.Context, now, dayStart time.Time) (store.Overview, error)
 	RecentTerminations(ctx context.Context, since time.Time, limit int) ([]store.Termination, error)
+	// The live poll's gaps (handlers/callbacks_poll.go).
+	CallbackIDsIn(ctx context.Context, ids []int64) (map[int64]bool, error)
+	CallbackGaps(ctx context.Context, lo, hi int64) ([]int64, error)
+	SettledCallbackID(ctx context.Context, t time.Time) (int64, error)
+	CallbacksByIDs(ctx context.Context, f store.CallbackFilter, ids []int64) ([]store.Callback, error)
 }
 
 // Page sizes of the logs. The CSV export reads in larger keyset pages and

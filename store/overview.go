@@ -49,17 +49,11 @@ func (db *DB) OverviewFigures(ctx context.Context, now, dayStart time.Time) (Ove
 			{&o.ActiveAuthorizations, `SELECT coalesce((SELECT n FROM authorization_counts WHERE state = ?), 0)`, []any{StateAvailable}},
 			{&o.AwaitingUser, `SELECT count(*) FROM links l ` + db.d.pick("CROSS JOIN", "JOIN") + ` authorizations a ON a.authorization_code = l.authorization_code
 				WHERE l.token_expires_at > ? AND a.state = ?`, []any{fmtTime(now), StateUnbindUser}},
-			// Callbacks are appended in time order and never deleted from
-			// the middle, so their ids are dense: the day's count is the
-			// distance from its first id to the newest, two index lookups
-			// however busy the day (counting would read every entry).
-			//
-			// PostgreSQL's ids come from a sequence that a rolled-back
-			// insert skips: they are not dense, so there the day is
-			// counted by time, an index-only range of callbacks_received.
-			{&o.Callbacks24h, db.d.pick(`SELECT coalesce((SELECT max(id) FROM callbacks) -
-				(SELECT id FROM callbacks WHERE first_received_at >= ? ORDER BY first_received_at, id LIMIT 1) + 1, 0)`,
-				`SELECT count(*) FROM callbacks WHERE first_received_at >= ?`),
+			// Counted by time through the (first_received_at, id) index:
+			// an index range, never the table. Not by id differences: under
+			// concurrent writers (several instances, PostgreSQL sequences)
+			// ids have gaps and are not in time order.
+			{&o.Callbacks24h, `SELECT count(*) FROM callbacks WHERE first_received_at >= ?`,
 				[]any{fmtTime(now.Add(-24 * time.Hour))}},
 			// Refused attempts are aggregated (a row per reason, address and
 			// minute, counted) and the log is bounded: a bounded sum.
