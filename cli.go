@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/payscore-console/payscore-console/service"
 	"github.com/payscore-console/payscore-console/store"
@@ -150,4 +151,35 @@ func or(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// purgeCommand deletes the callback log's old rows: purge --days N.
+// Audited (callbacks.purge, by "cli"); N below the notification ids' retry
+// horizon (3 days) is refused.
+func purgeCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("purge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	days := fs.Int("days", 0, "delete notifications last received more than this many days ago (at least 3: WeChat Pay's retries must stay duplicates)")
+	dbPath := fs.String("db-path", or(getenv("DB_PATH"), "app.db"), "SQLite file ($DB_PATH)")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	horizon := int(service.NotificationIDHorizon / (24 * time.Hour))
+	if *days < horizon {
+		fmt.Fprintf(stderr, "--days: at least %d (notification ids are kept %d days after their last delivery, so that WeChat Pay's retries stay duplicates)\n", horizon, horizon)
+		return exitConfig
+	}
+	db, err := store.Open(ctx, *dbPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	defer db.Close()
+	n, err := service.PurgeCallbacks(ctx, db, service.Actor{Username: "cli"}, time.Duration(*days)*24*time.Hour, db.Now())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "purged %d notifications received more than %d days ago\n", n, *days)
+	return exitOK
 }

@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "sandbox":
 		return sandboxCommand(ctx, args, getenv, stdout, stderr, logger)
+	case "purge":
+		return purgeCommand(ctx, args, getenv, stdout, stderr)
 	case "demo-db":
 		return demoDB(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
@@ -76,6 +78,7 @@ const usage = `usage:
   payscore-console user reset-mfa --username NAME         (removes two-factor; they enrol again)
   payscore-console user disable --username NAME
   payscore-console user unlock --username NAME            end its sign-in lockouts (every address)
+  payscore-console purge --days N            delete notifications last received more than N days ago (N >= 3; audited)
   payscore-console demo-db FILE             write a demo database at the latest migration
   payscore-console sandbox [flags]          serve only the WeChat Pay simulator, keys exported for a partner's system (flags: -h)
 
