@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -94,7 +95,12 @@ type serverConfig struct {
 	extra      func(e *echo.Echo)  // routes added for one test, before the server starts
 	deps       func(d *testWiring) // last changes to the handlers' dependencies
 	sessionKey []byte
+	dbPath     string // a database file shared with another test server (default: a new one)
 }
+
+// withDBPath runs on the database file at path, which another test server
+// may share (two instances on one database); the users are created once.
+func withDBPath(path string) serverOption { return func(c *serverConfig) { c.dbPath = path } }
 
 // serverOption changes newTestServer's configuration.
 type serverOption func(*serverConfig)
@@ -177,7 +183,11 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 		o(&cfg)
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
+	dbPath := cfg.dbPath
+	if dbPath == "" {
+		dbPath = filepath.Join(t.TempDir(), "test.db")
+	}
+	db, err := store.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}
@@ -188,6 +198,9 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	ts := &testServer{db: db, clock: clock, logs: &lockedBuffer{}, users: map[string]*store.User{}}
 	for _, role := range store.Roles {
 		u, err := db.CreateUser(ctx, role, testPasswordHash(), role)
+		if errors.Is(err, store.ErrConflict) && cfg.dbPath != "" {
+			u, err = db.UserByUsername(ctx, role)
+		}
 		if err != nil {
 			t.Fatalf("CreateUser %s: %v", role, err)
 		}
