@@ -58,7 +58,7 @@ func main() {
 func loadgen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	target := fs.String("url", "http://127.0.0.1:8080/notify/payscore", "the console's notification URL")
+	target := fs.String("url", "http://127.0.0.1:8080/notify/payscore", "the console's notification URL; several instances: comma-separated URLs, the senders spread over them")
 	dbPath := fs.String("db-path", "app.db", "the console's SQLite file (for the sandbox keys and the final check)")
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "the console's PostgreSQL database instead of -db-path ($DATABASE_URL)")
 	sandboxDBPath := fs.String("sandbox-db-path", cmp.Or(os.Getenv("SANDBOX_DB_PATH"), "sandbox.db"), "with -database-url: the console's sandbox file, for its keys ($SANDBOX_DB_PATH)")
@@ -127,10 +127,18 @@ func loadgen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// keep-alive connection and reads the answers with the standard
 	// library's parser: the generator spends a few microseconds a request,
 	// leaving the machine's cores to the console being measured.
-	u, err := url.Parse(*target)
-	if err != nil || u.Scheme != "http" {
-		fmt.Fprintln(stderr, "loadgen: -url must be an http:// URL")
-		return exitConfig
+	var hosts []string
+	var u *url.URL
+	for _, t := range strings.Split(*target, ",") {
+		pu, err := url.Parse(strings.TrimSpace(t))
+		if err != nil || pu.Scheme != "http" || (u != nil && pu.RequestURI() != u.RequestURI()) {
+			fmt.Fprintln(stderr, "loadgen: -url must be http:// URLs (several: the same path on each)")
+			return exitConfig
+		}
+		if u == nil {
+			u = pu
+		}
+		hosts = append(hosts, pu.Host)
 	}
 	wire := make([][]byte, len(notes))
 	for i, nt := range notes {
@@ -152,8 +160,9 @@ func loadgen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var wg sync.WaitGroup
 	start = time.Now()
-	for range *conc {
+	for w := range *conc {
 		wg.Add(1)
+		host := hosts[w%len(hosts)] // sender w talks to one instance
 		go func() {
 			defer wg.Done()
 			var conn net.Conn
@@ -166,7 +175,7 @@ func loadgen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				t0 := time.Now()
 				code, err := func() (int, error) {
 					if conn == nil {
-						c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+						c, err := net.DialTimeout("tcp", host, 5*time.Second)
 						if err != nil {
 							return 0, err
 						}
