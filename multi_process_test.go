@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -378,13 +379,25 @@ func TestTwoProcessesReconcilerLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := -1
-	for i, c := range p.consoles {
-		if strings.Contains(c.logs.String(), l.Holder) && strings.Contains(c.logs.String(), "this instance runs the background work") {
+	for i := range p.consoles {
+		res, err := http.Get(p.base(i) + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if strings.Contains(string(body), `"worker":true`) {
+			if !strings.Contains(string(body), `"instance":"`+l.Holder+`"`) {
+				t.Errorf("console %d says it holds the lease, the lease says %s: %s", i, l.Holder, body)
+			}
+			if victim >= 0 {
+				t.Fatal("two consoles say they hold the worker lease")
+			}
 			victim = i
 		}
 	}
 	if victim < 0 {
-		t.Fatalf("no console logs holding the lease %s", l.Holder)
+		t.Fatalf("no console says it holds the lease (%s)", l.Holder)
 	}
 	p.consoles[victim].kill()
 	p.consoles[victim] = nil

@@ -80,6 +80,17 @@ func wire(ctx context.Context, cfg *Config, db *store.DB, logger *slog.Logger, r
 		BulkRate: cfg.bulkRate, Instance: cfg.InstanceID,
 	})
 	cfg.applyOIDC(a.services, db, base, logger)
+	coord := a.services.Coordinator
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "payscore_worker_lease",
+		Help: "1 while this instance holds the worker lease (runs the resolver, the reconciler and bulk jobs), else 0; summed over the instances it is 1."},
+		func() float64 {
+			if coord.Leader() {
+				return 1
+			}
+			return 0
+		})); err != nil {
+		return nil, fmt.Errorf("lease metric: %w", err)
+	}
 	deps := handlers.Deps{
 		Services:      a.services,
 		Logs:          db,

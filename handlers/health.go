@@ -49,6 +49,11 @@ func (h *Handler) healthz(c echo.Context) error {
 			"call": hv.API.Call, "outcome": hv.API.Outcome}
 	}
 	body["wechatpay_api"] = api
+	// Which instance answered, and whether it holds the worker lease (runs
+	// the resolver, the reconciler and bulk jobs): see docs/DEPLOY.md.
+	if h.Services != nil && h.Services.Coordinator != nil {
+		body["instance"], body["worker"] = h.Services.Coordinator.Instance, h.Services.Coordinator.Leader()
+	}
 	return c.JSON(status, body)
 }
 

@@ -76,6 +76,14 @@ func TestTwoInstancesOneDatabase(t *testing.T) {
 		}
 	})
 
+	t.Run("HealthzNamesTheInstance", func(t *testing.T) {
+		ra, rb := a.anonymous(t).get(t, "/healthz"), b.anonymous(t).get(t, "/healthz")
+		ia, ib := a.svc.Coordinator.Instance, b.svc.Coordinator.Instance
+		if ia == ib || !strings.Contains(ra.body, `"instance":"`+ia+`"`) || !strings.Contains(rb.body, `"instance":"`+ib+`"`) || !strings.Contains(ra.body, `"worker":false`) {
+			t.Errorf("/healthz: a %s, b %s; want each its own instance id (%s, %s) and worker false (no coordinator runs here)", ra.body, rb.body, ia, ib)
+		}
+	})
+
 	t.Run("LockoutAcrossInstances", func(t *testing.T) {
 		tc := a.anonymous(t)
 		b.anonymous(t) // b's own client counter moves; the address is tc's
