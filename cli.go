@@ -161,6 +161,7 @@ func purgeCommand(ctx context.Context, args []string, getenv func(string) string
 	fs.SetOutput(stderr)
 	days := fs.Int("days", 0, "delete notifications last received more than this many days ago (at least 3: WeChat Pay's retries must stay duplicates)")
 	dbPath := fs.String("db-path", or(getenv("DB_PATH"), "app.db"), "SQLite file ($DB_PATH)")
+	databaseURL := fs.String("database-url", getenv("DATABASE_URL"), "PostgreSQL URL instead of the SQLite file ($DATABASE_URL)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
@@ -169,7 +170,7 @@ func purgeCommand(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprintf(stderr, "--days: at least %d (notification ids are kept %d days after their last delivery, so that WeChat Pay's retries stay duplicates)\n", horizon, horizon)
 		return exitConfig
 	}
-	db, err := store.Open(ctx, *dbPath)
+	db, err := store.OpenDatabase(ctx, *databaseURL, *dbPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail

@@ -156,13 +156,6 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 			logger.Warn("platform certificates: download failed; the known ones stay in use", "err", err)
 		})
 	}
-	if a.sandbox != nil {
-		go func() {
-			if err := seedSandboxDemo(ctx, a, db, logger); err != nil {
-				logger.Error("sandbox demo data", "err", err)
-			}
-		}()
-	}
 	// The background work runs on one instance at a time: the one holding
 	// the worker lease (service.Coordinator). The leases live until the
 	// server has finished its in-flight requests, so that no instance
@@ -185,6 +178,12 @@ func serveWith(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 				}
 			}
 			resolve()
+			// The sandbox's demo data, once, by one instance.
+			if a.sandbox != nil {
+				if err := seedSandboxDemo(wctx, a, db, logger); err != nil {
+					logger.Error("sandbox demo data", "err", err)
+				}
+			}
 			// The work ends when all of it has: never two instances'
 			// background work at once.
 			var wg sync.WaitGroup

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/payscore-console/payscore-console/sandbox"
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
 // The two-process tests run two console processes (the real program, as
@@ -27,19 +29,26 @@ import (
 
 // twoConsoles starts console a, then console b, on the database at dbPath
 // (b once a has migrated it), each on its own port.
+//
+// They run on both engines (storetest.EachEngine): on SQLite the two
+// processes share DB_PATH; on PostgreSQL a fresh database
+// (DATABASE_URL), the simulators sharing SANDBOX_DB_PATH.
 type pair struct {
-	dbPath   string
+	dbPath   string // SQLite: the database; PostgreSQL: the simulator's file
+	pgURL    string // PostgreSQL: the database
 	ports    [2]int
 	env      []string
 	consoles [2]*console
 }
 
-func startPair(t *testing.T, env ...string) *pair {
+func newPair(t *testing.T, env ...string) *pair {
 	t.Helper()
-	p := &pair{dbPath: filepath.Join(t.TempDir(), "shared.db"), ports: [2]int{freePort(t), freePort(t)}, env: env}
-	for i := range 2 {
-		p.start(t, i)
+	p := &pair{dbPath: filepath.Join(t.TempDir(), "shared.db"), ports: [2]int{freePort(t), freePort(t)}}
+	if storetest.IsPostgres(t) {
+		p.pgURL = storetest.NewDatabase(t)
+		env = append(env, "DATABASE_URL="+p.pgURL, "SANDBOX_DB_PATH="+p.dbPath)
 	}
+	p.env = env
 	t.Cleanup(func() {
 		for _, c := range p.consoles {
 			if c != nil {
@@ -47,6 +56,15 @@ func startPair(t *testing.T, env ...string) *pair {
 			}
 		}
 	})
+	return p
+}
+
+func startPair(t *testing.T, env ...string) *pair {
+	t.Helper()
+	p := newPair(t, env...)
+	for i := range 2 {
+		p.start(t, i)
+	}
 	return p
 }
 
@@ -72,9 +90,32 @@ func (p *pair) sandboxOf(t *testing.T) *sandbox.Sandbox {
 
 func (p *pair) db(t *testing.T) *store.DB {
 	t.Helper()
-	db := openDB(t, p.dbPath)
+	db, err := store.OpenDatabase(context.Background(), p.pgURL, p.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// dupIDs counts the notification ids stored more than once (none may be).
+func (p *pair) dupIDs(t *testing.T) int {
+	t.Helper()
+	var raw *sql.DB
+	if p.pgURL != "" {
+		var err error
+		if raw, err = sql.Open("pgx", p.pgURL); err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+	} else {
+		raw = openSQL(t, p.dbPath)
+	}
+	var n int
+	if err := raw.QueryRow(`SELECT count(*) FROM (SELECT notification_id FROM callbacks GROUP BY notification_id HAVING count(*) > 1) d`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // sendNote delivers a signed notification; ok is a 2xx answer.
@@ -95,6 +136,10 @@ func sendNote(client *http.Client, base string, n sandbox.SignedNotification) (s
 // present exactly once; the same notifications sent to both at once →
 // stored once each, both deliveries counted.
 func TestTwoProcessesNotifications(t *testing.T) {
+	storetest.EachEngine(t, testTwoProcessesNotifications)
+}
+
+func testTwoProcessesNotifications(t *testing.T) {
 	ctx := context.Background()
 	p := startPair(t)
 	const subMchID = "1900000888"
@@ -171,9 +216,8 @@ func TestTwoProcessesNotifications(t *testing.T) {
 				t.Errorf("%s: %d 2xx answers but %d deliveries recorded", id, answers, found[id])
 			}
 		}
-		var dupIDs int
-		if err := openSQL(t, p.dbPath).QueryRow(`SELECT count(*) FROM (SELECT notification_id FROM callbacks GROUP BY notification_id HAVING count(*) > 1)`).Scan(&dupIDs); err != nil || dupIDs != 0 {
-			t.Errorf("notification ids stored more than once: %d, %v", dupIDs, err)
+		if n := p.dupIDs(t); n != 0 {
+			t.Errorf("notification ids stored more than once: %d", n)
 		}
 		if len(acked) == 0 {
 			t.Fatal("nothing acknowledged: the test proved nothing")
@@ -218,9 +262,8 @@ func TestTwoProcessesNotifications(t *testing.T) {
 			t.Fatal(err)
 		}
 		// One row per id (none stored twice), holding both deliveries.
-		var dupIDs int
-		if err := openSQL(t, p.dbPath).QueryRow(`SELECT count(*) FROM (SELECT notification_id FROM callbacks GROUP BY notification_id HAVING count(*) > 1)`).Scan(&dupIDs); err != nil || dupIDs != 0 {
-			t.Errorf("notification ids stored more than once: %d, %v", dupIDs, err)
+		if n := p.dupIDs(t); n != 0 {
+			t.Errorf("notification ids stored more than once: %d", n)
 		}
 		for _, id := range ids {
 			if found[id] != 2 {
@@ -237,11 +280,16 @@ func agreedCodes(t *testing.T, p *pair, sb *sandbox.Sandbox, admin *browser, sub
 	t.Helper()
 	ctx := context.Background()
 	db := p.db(t)
+	// The sandbox's demo data first (one instance writes it at its start).
+	waitFor(t, 60*time.Second, "the demo data", func() bool {
+		_, err := db.Setting(ctx, "demo_seeded")
+		return err == nil
+	})
 	var codes []string
 	for range n {
 		res, err := admin.post(p.base(0)+"/links", url.Values{"sub_mchid": {subMchID}})
 		if err != nil || res.StatusCode != http.StatusSeeOther {
-			t.Fatalf("create link: %v %v", res, err)
+			t.Fatalf("create link: %v %v\n%s", res.Status, err, p.consoles[0].logs.String())
 		}
 		var id int64
 		fmt.Sscanf(res.Header.Get("Location"), "/links/%d", &id)
@@ -282,7 +330,9 @@ func callsTo(t *testing.T, sb *sandbox.Sandbox, codes []string, kind string) int
 // TestTwoProcessesTerminate: the same code submitted for termination on
 // both instances at the same moment → one terminate call reaches WeChat
 // Pay, and the code ends terminated.
-func TestTwoProcessesTerminate(t *testing.T) {
+func TestTwoProcessesTerminate(t *testing.T) { storetest.EachEngine(t, testTwoProcessesTerminate) }
+
+func testTwoProcessesTerminate(t *testing.T) {
 	ctx := context.Background()
 	p := startPair(t, "ADMIN_PASSWORD=crash-test-password")
 	const subMchID = "1900000999"
@@ -338,16 +388,12 @@ func TestTwoProcessesReconcilerLease(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
 	}
+	storetest.EachEngine(t, testTwoProcessesReconcilerLease)
+}
+
+func testTwoProcessesReconcilerLease(t *testing.T) {
 	ctx := context.Background()
-	env := []string{"ADMIN_PASSWORD=crash-test-password", "RECONCILE_EVERY=1s", "RECONCILE_MAX_AGE=1s"}
-	p := &pair{dbPath: filepath.Join(t.TempDir(), "shared.db"), ports: [2]int{freePort(t), freePort(t)}, env: env}
-	t.Cleanup(func() {
-		for _, c := range p.consoles {
-			if c != nil {
-				c.kill()
-			}
-		}
-	})
+	p := newPair(t, "ADMIN_PASSWORD=crash-test-password", "RECONCILE_EVERY=1s", "RECONCILE_MAX_AGE=1s")
 	p.start(t, 0)
 	const subMchID = "1900000777"
 	db := p.db(t)

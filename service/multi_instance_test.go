@@ -3,8 +3,12 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
+
+	"github.com/payscore-console/payscore-console/payscore"
 
 	"github.com/payscore-console/payscore-console/store"
 )
@@ -57,5 +61,60 @@ func TestSubMerchantCacheAcrossInstances(t *testing.T) {
 	n.Payload.AuthorizationCode = "M-3"
 	if got, err := b.Notifications.Receive(ctx, n, "10.0.0.1"); err != nil || got != store.OutcomeAccepted {
 		t.Errorf("disabled sub-merchant's notification on b: %q, %v; want accepted (its users' events are real)", got, err)
+	}
+}
+
+// TestTerminateTwiceOneCall: a second request for a code whose termination
+// succeeded after the request read the local state (a second submit on
+// another instance) makes no call: it is skipped, audited, and says who
+// ended it. Submitted at once on two instances, one call in all.
+func TestTerminateTwiceOneCall(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	available := func(code string) {
+		if _, err := e.db.SaveAuthorization(ctx, store.Authorization{AuthorizationCode: code, SubMchID: "1900000101", State: store.StateAvailable, StateTime: e.now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ps.query = func(r payscore.QueryRequest) (*payscore.Authorization, error) {
+		return &payscore.Authorization{AuthorizationCode: r.AuthorizationCode, State: payscore.StateUnavailable}, nil
+	}
+	available("TWICE-1")
+	if res, err := e.svc.Terminations.Terminate(ctx, alice, "TWICE-1", "1900000101", "x"); err != nil || res.Status != store.TerminationSucceeded {
+		t.Fatalf("first: %+v, %v", res, err)
+	}
+	// The second request read AVAILABLE before the first finished.
+	available("TWICE-1")
+	bob := Actor{Username: "bob", IP: "10.0.0.2"}
+	res, err := e.svc.Terminations.Terminate(ctx, bob, "TWICE-1", "1900000101", "y")
+	if err != nil || res.Ended == nil || res.Ended.How != EndedByTerminated || res.Status != "" {
+		t.Fatalf("second: %+v (ended %+v), %v; want ended by a termination, no status", res, res.Ended, err)
+	}
+	if e.ps.terminates != 1 {
+		t.Errorf("%d terminate calls, want 1", e.ps.terminates)
+	}
+	if skipped := e.audit(t, store.AuditFilter{Target: "TWICE-1", Action: AuditTerminateSkipped}); len(skipped) != 1 || skipped[0].Username != "bob" {
+		t.Errorf("skipped audit = %+v", skipped)
+	}
+
+	// At once on two instances over one database.
+	dbB, err := store.Open(ctx, e.db.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dbB.Close()
+	dbB.Now = e.db.Now
+	b := New(Config{Store: dbB, PayScore: e.ps, Now: e.db.Now, Logger: slog.New(slog.DiscardHandler)})
+	for i := range 10 {
+		code := fmt.Sprintf("ATONCE-%d", i)
+		available(code)
+		var wg sync.WaitGroup
+		for _, s := range []*Terminations{e.svc.Terminations, b.Terminations} {
+			wg.Go(func() { _, _ = s.Terminate(ctx, alice, code, "1900000101", "z") })
+		}
+		wg.Wait()
+	}
+	if e.ps.terminates != 11 {
+		t.Errorf("%d terminate calls for 1 + 10 codes submitted twice at once, want 11", e.ps.terminates)
 	}
 }

@@ -153,6 +153,11 @@ func (s *Terminations) Terminate(ctx context.Context, actor Actor, code, subMchI
 	if errors.Is(err, store.ErrConflict) {
 		return TerminationResult{}, newError(Conflict, "support.terminate.inflight", err)
 	}
+	if errors.Is(err, store.ErrTerminated) {
+		// Another request (on this instance or another) terminated it
+		// since the local state was read: no call.
+		return s.terminatedMeanwhile(bg, actor, code, reason)
+	}
 	if err != nil {
 		return TerminationResult{}, err
 	}
@@ -355,6 +360,37 @@ func (s *Terminations) resolve(ctx context.Context, t store.Termination) error {
 		}
 	}
 	return nil
+}
+
+// terminatedMeanwhile is the result of a request for a code whose
+// termination succeeded while the request was on its way (a second submit,
+// on any instance): no call is made, the request is audited as skipped and
+// the result says who ended it and when.
+func (s *Terminations) terminatedMeanwhile(ctx context.Context, actor Actor, code, reason string) (TerminationResult, error) {
+	terms, err := s.Store.TerminationsByCode(ctx, code)
+	if err != nil {
+		return TerminationResult{}, err
+	}
+	ended := &Ended{How: EndedByTerminated, By: SystemUsername}
+	for i := range terms {
+		if terms[i].Status == store.TerminationSucceeded {
+			if terms[i].Username != "" {
+				ended.By = terms[i].Username
+			}
+			ended.At, ended.RequestID = terms[i].FinishedAt, terms[i].RequestID
+			break
+		}
+	}
+	detail := "no call: terminated already (by " + ended.By
+	if ended.At != nil {
+		detail += " at " + ended.At.Format(time.RFC3339)
+	}
+	detail += ")"
+	if err := s.Store.Audit(ctx, actor.entry(store.AuditEntry{Action: AuditTerminateSkipped, Target: code, Reason: reason,
+		Result: "already_ended", RequestID: ended.RequestID, Detail: detail})); err != nil {
+		return TerminationResult{}, err
+	}
+	return TerminationResult{State: store.StateUnavailable, Ended: ended}, nil
 }
 
 // alreadyOver looks at the local state before a termination: unless it is

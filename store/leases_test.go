@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"github.com/payscore-console/payscore-console/store"
+	"github.com/payscore-console/payscore-console/store/storetest"
 )
 
 // TestLeaseAcquireRenewLapse: a lease is free, then held by one holder
 // (who renews it), refused to another until it lapses, then taken over;
 // a release frees it at once.
-func TestLeaseAcquireRenewLapse(t *testing.T) {
+func TestLeaseAcquireRenewLapse(t *testing.T) { storetest.EachEngine(t, testLeaseAcquireRenewLapse) }
+
+func testLeaseAcquireRenewLapse(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openFoundation(t)
 	const ttl = 10 * time.Second
@@ -57,13 +60,19 @@ func TestLeaseAcquireRenewLapse(t *testing.T) {
 }
 
 // TestLeaseOneWinner: holders racing for a free lease from two handles on
-// one file (as two processes would): exactly one wins each round.
-func TestLeaseOneWinner(t *testing.T) {
+// one database (as two processes would): exactly one wins each round.
+func TestLeaseOneWinner(t *testing.T) { storetest.EachEngine(t, testLeaseOneWinner) }
+
+func testLeaseOneWinner(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "app.db")
+	pgURL := ""
+	if storetest.IsPostgres(t) {
+		pgURL = storetest.NewDatabase(t)
+	}
 	var dbs []*store.DB
 	for range 2 {
-		db, err := store.Open(ctx, path)
+		db, err := store.OpenDatabase(ctx, pgURL, path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +108,9 @@ func TestLeaseOneWinner(t *testing.T) {
 
 // TestInstanceAlive: an instance is alive while its heartbeat lease holds;
 // unknown, lapsed and released instances are not; old ones are pruned.
-func TestInstanceAlive(t *testing.T) {
+func TestInstanceAlive(t *testing.T) { storetest.EachEngine(t, testInstanceAlive) }
+
+func testInstanceAlive(t *testing.T) {
 	ctx := context.Background()
 	db, clock := openFoundation(t)
 	alive := func(id string) bool {

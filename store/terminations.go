@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -34,14 +35,29 @@ type Termination struct {
 	InstanceID string
 }
 
+// ErrTerminated: the code has a termination that succeeded already. A
+// code is agreed to once at most, so it ends once: no second call.
+var ErrTerminated = errors.New("store: already terminated")
+
 // BeginTermination records the intent and its audit entry. A second one
-// for the same code while one is pending is ErrConflict: no second call.
+// for the same code while one is pending is ErrConflict, and one after a
+// termination of the code succeeded is ErrTerminated: no second call. Both
+// are decided in the transaction that writes the intent, so that two
+// instances submitting the same code at once make one call between them.
 func (db *DB) BeginTermination(ctx context.Context, t Termination, audit AuditEntry) (int64, error) {
 	var id int64
 	err := db.update(ctx, func(tx *Tx) error {
 		var uid any
 		if t.UserID != 0 {
 			uid = t.UserID
+		}
+		var done int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM terminations WHERE authorization_code = ? AND status = ?`,
+			t.AuthorizationCode, TerminationSucceeded).Scan(&done); err != nil {
+			return fmt.Errorf("store: begin termination: %w", err)
+		}
+		if done > 0 {
+			return fmt.Errorf("store: termination of %s: %w", t.AuthorizationCode, ErrTerminated)
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO terminations (authorization_code, sub_mchid, reason, status, user_id, created_at, instance_id) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			t.AuthorizationCode, t.SubMchID, t.Reason, TerminationPending, uid, fmtTime(tx.now), t.InstanceID).Scan(&id)
