@@ -58,7 +58,7 @@ func TestTwoInstancesOneDatabase(t *testing.T) {
 		m := a.addSubMerchant(t, "1900000666", "急停", false)
 		l := a.seedLink(t, m, "MULTI-EM-1", 0)
 		admin := a.client(t, store.RoleAdmin)
-		if res := admin.post(t, "/emergency", url.Values{"paused": {"1"}, "reason": {"两台实例都要暂停"}}); res.status != http.StatusSeeOther {
+		if res := admin.post(t, "/emergency", url.Values{"paused": {"1"}, "reason": {"两台实例都要暂停"}, "confirm": {"1"}}); res.status != http.StatusSeeOther {
 			t.Fatalf("pause on a: status %d", res.status)
 		}
 		phone := b.anonymous(t)
@@ -67,7 +67,7 @@ func TestTwoInstancesOneDatabase(t *testing.T) {
 		}
 		on(admin, b)
 		admin.get(t, "/")
-		if res := admin.post(t, "/emergency", url.Values{"paused": {"0"}, "reason": {""}}); res.status != http.StatusSeeOther {
+		if res := admin.post(t, "/emergency", url.Values{"paused": {"0"}, "reason": {""}, "confirm": {"1"}}); res.status != http.StatusSeeOther {
 			t.Fatalf("resume on b: status %d", res.status)
 		}
 		phone = a.anonymous(t)

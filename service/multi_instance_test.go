@@ -65,9 +65,11 @@ func TestSubMerchantCacheAcrossInstances(t *testing.T) {
 }
 
 // TestTerminateTwiceOneCall: a second request for a code whose termination
-// succeeded after the request read the local state (a second submit on
-// another instance) makes no call: it is skipped, audited, and says who
-// ended it. Submitted at once on two instances, one call in all.
+// succeeded makes no call: it is skipped, audited, and says it was ended by
+// a termination. Submitted at once on two instances (each reading the local
+// state before the other's termination succeeded), one call in all: the
+// intent's transaction refuses a termination once one it did not know of
+// succeeded (store.ErrTerminated).
 func TestTerminateTwiceOneCall(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
@@ -83,8 +85,7 @@ func TestTerminateTwiceOneCall(t *testing.T) {
 	if res, err := e.svc.Terminations.Terminate(ctx, alice, "TWICE-1", "1900000101", "x"); err != nil || res.Status != store.TerminationSucceeded {
 		t.Fatalf("first: %+v, %v", res, err)
 	}
-	// The second request read AVAILABLE before the first finished.
-	available("TWICE-1")
+	available("TWICE-1") // an attempt to make the local state stale: the later state stands
 	bob := Actor{Username: "bob", IP: "10.0.0.2"}
 	res, err := e.svc.Terminations.Terminate(ctx, bob, "TWICE-1", "1900000101", "y")
 	if err != nil || res.Ended == nil || res.Ended.How != EndedByTerminated || res.Status != "" {

@@ -144,11 +144,23 @@ func (s *Terminations) Terminate(ctx context.Context, actor Actor, code, subMchI
 		return TerminationResult{}, newError(Invalid, KeyInvisible, errors.New("service: invisible characters in the reason"))
 	}
 	bg := context.WithoutCancel(ctx)
+	// The terminations known before the local state is read: one that
+	// succeeds after (another submit, on any instance) stops this one in
+	// the intent's transaction.
+	known, err := s.Store.TerminationsByCode(bg, code)
+	if err != nil {
+		return TerminationResult{}, err
+	}
+	var seen int64
+	for _, t := range known {
+		seen = max(seen, t.ID)
+	}
 	if res, done, err := s.alreadyOver(bg, actor, code, subMchID, reason); done || err != nil {
 		return res, err
 	}
 	id, err := s.Store.BeginTermination(bg,
-		store.Termination{AuthorizationCode: code, SubMchID: subMchID, Reason: reason, UserID: actor.UserID, InstanceID: s.Instance},
+		store.Termination{AuthorizationCode: code, SubMchID: subMchID, Reason: reason, UserID: actor.UserID, InstanceID: s.Instance,
+			Guard: true, SeenID: seen},
 		actor.entry(store.AuditEntry{Action: AuditTerminateRequest, Target: code, Reason: reason, Result: store.TerminationPending, Detail: "sub_mchid=" + subMchID}))
 	if errors.Is(err, store.ErrConflict) {
 		return TerminationResult{}, newError(Conflict, "support.terminate.inflight", err)

@@ -33,17 +33,24 @@ type Termination struct {
 	// migration 014): while that instance lives, a pending termination is
 	// its own request's to finish.
 	InstanceID string
+	// Guard (BeginTermination only): refuse with ErrTerminated when a
+	// termination of the code newer than SeenID (the newest the request
+	// knew of, 0 for none) has succeeded — another request ended it since.
+	Guard  bool
+	SeenID int64
 }
 
-// ErrTerminated: the code has a termination that succeeded already. A
-// code is agreed to once at most, so it ends once: no second call.
+// ErrTerminated: a termination of the code succeeded since the request
+// looked (Termination.Guard). A code is agreed to once at most, so it ends
+// once: no second call.
 var ErrTerminated = errors.New("store: already terminated")
 
 // BeginTermination records the intent and its audit entry. A second one
-// for the same code while one is pending is ErrConflict, and one after a
-// termination of the code succeeded is ErrTerminated: no second call. Both
-// are decided in the transaction that writes the intent, so that two
-// instances submitting the same code at once make one call between them.
+// for the same code while one is pending is ErrConflict, and with t.Guard
+// one after a termination of the code the request did not know of
+// succeeded is ErrTerminated: no second call. Both are decided in the
+// transaction that writes the intent, so that two instances submitting the
+// same code at once make one call between them.
 func (db *DB) BeginTermination(ctx context.Context, t Termination, audit AuditEntry) (int64, error) {
 	var id int64
 	err := db.update(ctx, func(tx *Tx) error {
@@ -51,13 +58,15 @@ func (db *DB) BeginTermination(ctx context.Context, t Termination, audit AuditEn
 		if t.UserID != 0 {
 			uid = t.UserID
 		}
-		var done int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM terminations WHERE authorization_code = ? AND status = ?`,
-			t.AuthorizationCode, TerminationSucceeded).Scan(&done); err != nil {
-			return fmt.Errorf("store: begin termination: %w", err)
-		}
-		if done > 0 {
-			return fmt.Errorf("store: termination of %s: %w", t.AuthorizationCode, ErrTerminated)
+		if t.Guard {
+			var done int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM terminations WHERE authorization_code = ? AND status = ? AND id > ?`,
+				t.AuthorizationCode, TerminationSucceeded, t.SeenID).Scan(&done); err != nil {
+				return fmt.Errorf("store: begin termination: %w", err)
+			}
+			if done > 0 {
+				return fmt.Errorf("store: termination of %s: %w", t.AuthorizationCode, ErrTerminated)
+			}
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO terminations (authorization_code, sub_mchid, reason, status, user_id, created_at, instance_id) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			t.AuthorizationCode, t.SubMchID, t.Reason, TerminationPending, uid, fmtTime(tx.now), t.InstanceID).Scan(&id)
