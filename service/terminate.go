@@ -144,16 +144,19 @@ func (s *Terminations) Terminate(ctx context.Context, actor Actor, code, subMchI
 		return TerminationResult{}, newError(Invalid, KeyInvisible, errors.New("service: invisible characters in the reason"))
 	}
 	bg := context.WithoutCancel(ctx)
-	// The terminations known before the local state is read: one that
-	// succeeds after (another submit, on any instance) stops this one in
-	// the intent's transaction.
+	// The terminations known to have succeeded before the local state is
+	// read: one that succeeds after (another submit, on any instance,
+	// pending or not yet begun now) stops this one in the intent's
+	// transaction.
 	known, err := s.Store.TerminationsByCode(bg, code)
 	if err != nil {
 		return TerminationResult{}, err
 	}
 	var seen int64
 	for _, t := range known {
-		seen = max(seen, t.ID)
+		if t.Status == store.TerminationSucceeded {
+			seen = max(seen, t.ID)
+		}
 	}
 	if res, done, err := s.alreadyOver(bg, actor, code, subMchID, reason); done || err != nil {
 		return res, err

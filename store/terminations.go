@@ -35,7 +35,8 @@ type Termination struct {
 	InstanceID string
 	// Guard (BeginTermination only): refuse with ErrTerminated when a
 	// termination of the code newer than SeenID (the newest the request
-	// knew of, 0 for none) has succeeded — another request ended it since.
+	// knew to have succeeded, 0 for none) has succeeded — another request
+	// ended it since.
 	Guard  bool
 	SeenID int64
 }
