@@ -112,14 +112,27 @@ func startE2E(t *testing.T) *e2e {
 	return startE2EOn(t, "")
 }
 
+// startE2EWithin is startE2E for a test that needs longer than
+// e2eTotalTimeout as a whole.
+func startE2EWithin(t *testing.T, total time.Duration) *e2e {
+	t.Helper()
+	return startE2EOnWithin(t, "", total)
+}
+
 // startE2EOn is startE2E with the console's state in the PostgreSQL
 // database at databaseURL (DATABASE_URL; the sandbox then keeps its own
 // SQLite file) when it is not empty. Its screenshots go to
 // test-artifacts/e2e-postgres, never to the docs.
 func startE2EOn(t *testing.T, databaseURL string) *e2e {
 	t.Helper()
+	return startE2EOnWithin(t, databaseURL, e2eTotalTimeout)
+}
+
+// startE2EOnWithin is startE2EOn within total.
+func startE2EOnWithin(t *testing.T, databaseURL string, total time.Duration) *e2e {
+	t.Helper()
 	chromium := chromiumPath(t)
-	ctx, cancel := context.WithTimeout(context.Background(), e2eTotalTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), total)
 	t.Cleanup(cancel)
 
 	dir := t.TempDir()
