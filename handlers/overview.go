@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,6 +18,7 @@ const (
 	overviewLatestCallbacks   = 10
 	overviewTerminations      = 10
 	overviewTerminationWindow = 7 * 24 * time.Hour
+	overviewMyLinks           = 5
 )
 
 // overview is the start page: figures from the store (each an index range
@@ -46,7 +48,8 @@ func (h *Handler) overview(c echo.Context) error {
 		TerminatedToday:      figures.TerminatedToday,
 		Health:               h.healthView(rctx, true),
 	}
-	if currentIdentity(c).User.Role == store.RoleAdmin {
+	me := currentIdentity(c).User
+	if me.Role == store.RoleAdmin {
 		if v.Emergency, err = h.emergencyView(rctx); err != nil {
 			return errInternal(err)
 		}
@@ -63,6 +66,18 @@ func (h *Handler) overview(c echo.Context) error {
 		v.RefusalKinds = append(v.RefusalKinds, views.RefusalKindRow{Kind: kind, Count: k.Count})
 	}
 	v.RefusalPeak = peak
+	if me.Role == store.RoleOperator || me.Role == store.RoleAdmin {
+		// The states of the person's own latest links.
+		mine, err := h.Services.Links.List(rctx, store.LinkFilter{CreatedBy: me.Username, Limit: overviewMyLinks})
+		if err != nil {
+			return errInternal(err)
+		}
+		for _, l := range mine {
+			v.MyLinks = append(v.MyLinks, views.LinkRow{ID: l.ID, SubMchID: l.SubMchID, SubMerchantName: l.SubMerchantName, Code: l.AuthorizationCode,
+				State: l.State, Created: l.CreatedAt, TerminatedBySupport: l.TerminatedBySupport})
+		}
+		v.MyLinksURL = "/links?" + url.Values{"created_by": {me.Username}}.Encode()
+	}
 	h.keysView(&v, figures.NotificationKeys, now)
 	report, err := h.Services.Stats.Report(rctx, "")
 	if err != nil {

@@ -80,3 +80,11 @@ func testID(ids bool, name string) string {
 	}
 	return "menu-" + name
 }
+
+// pageRole is the signed-in person's role, or "".
+func pageRole(p Page) string {
+	if p.User == nil {
+		return ""
+	}
+	return p.User.Role
+}

@@ -135,7 +135,11 @@ type AuditRow struct {
 
 // OverviewView is the start page.
 type OverviewView struct {
-	Username             string
+	Username string
+	// MyLinks are the person's latest links (operators and admins).
+	MyLinks []LinkRow
+	// MyLinksURL lists all of them.
+	MyLinksURL           string
 	ActiveAuthorizations int
 	AwaitingUser         int
 	Callbacks24h         int
