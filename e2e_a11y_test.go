@@ -104,7 +104,13 @@ func describe(vs []axeViolation) string {
 // that polls can confuse chromedp's NavigateResponse).
 func visit(t *testing.T, tb *tab, url string) int {
 	t.Helper()
-	tb.do(t, chromedp.Navigate(url))
+	// Twice a step's time: about 60 page loads share a loaded 2-core machine.
+	nctx, cancel := context.WithTimeout(tb.ctx, 2*e2eStepTimeout)
+	err := chromedp.Do(nctx, chromedp.Navigate(url))
+	cancel()
+	if err != nil {
+		t.Fatalf("%s tab: load %s: %v", tb.name, url, err)
+	}
 	// A redirect or a script may still replace the document: ask again
 	// until one answers.
 	var lastErr error
@@ -120,6 +126,23 @@ func visit(t *testing.T, tb *tab, url string) int {
 	}
 	t.Fatalf("%s tab: %s did not load: %v", tb.name, url, lastErr)
 	return 0
+}
+
+// phoneShot saves what a phone's screen shows (not the whole page), under
+// test-artifacts/e2e and, with E2E_SCREENSHOTS set, as the README's name.png.
+func phoneShot(t *testing.T, e *e2e, tb *tab, name string) {
+	t.Helper()
+	tb.waitFor(t, "images and fonts", `document.readyState === 'complete' && document.fonts.status === 'loaded'`)
+	buf := get(t, tb, chromedp.CaptureScreenshot())
+	e.shotN++
+	if err := os.WriteFile(filepath.Join(e.shotDir, fmt.Sprintf("%02d-%s.png", e.shotN, name)), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if e.docDir != "" {
+		if err := os.WriteFile(filepath.Join(e.docDir, name+".png"), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // signInTab signs a tab in.
@@ -206,12 +229,12 @@ func TestE2EA11y(t *testing.T) {
 		}
 		for _, tb := range []*tab{admin, phone} {
 			for _, p := range pages {
-				check(t, tb, p.name, e.base+p.path)
+				t.Run(tb.name+"/"+p.name, func(t *testing.T) { check(t, tb, p.name, e.base+p.path) })
 			}
 		}
 		for _, tb := range []*tab{visitor, visitorPhone} {
-			check(t, tb, "login", e.base+"/login")
-			check(t, tb, "landing", landing)
+			t.Run(tb.name+"/login", func(t *testing.T) { check(t, tb, "login", e.base+"/login") })
+			t.Run(tb.name+"/landing", func(t *testing.T) { check(t, tb, "landing", landing) })
 		}
 	})
 
@@ -234,6 +257,29 @@ func TestE2EA11y(t *testing.T) {
 				t.Errorf("%s (%s) scrolls sideways at 390 px: scrollWidth %d, clientWidth %d, innerWidth %d; too wide: %v", p.name, p.path, s.Scroll, s.Client, s.Inner, wide)
 				e.shot(t, phone, "overflow-"+p.name, "")
 			}
+			switch p.name {
+			case "overview", "links", "authorization", "callbacks":
+				phoneShot(t, e, phone, "phone-"+p.name)
+			}
+		}
+	})
+
+	t.Run("PhoneMenu", func(t *testing.T) {
+		// The header folds into a menu that opens without JavaScript's help
+		// (<details>) and holds the navigation and the person's controls.
+		visit(t, phone, e.base+"/")
+		if eval[bool](t, phone, `getComputedStyle(document.querySelector('header.top nav.wide')).display !== 'none'`) {
+			t.Error("the wide navigation shows at 390 px")
+		}
+		phone.do(t, chromedp.Click(chromedp.CSS(tid("menu-toggle")), chromedp.NodeVisible))
+		phone.do(t, chromedp.WaitVisible(chromedp.CSS(`details.menu nav a[href="/callbacks"]`)))
+		phone.do(t, chromedp.WaitVisible(chromedp.CSS(tid("menu-lang-switch"))))
+		phoneShot(t, e, phone, "phone-menu")
+		if st := phone.submit(t, `details.menu nav a[href="/callbacks"]`); st != http.StatusOK {
+			t.Errorf("menu → callbacks: %d", st)
+		}
+		if got := eval[string](t, phone, `location.pathname`); got != "/callbacks" {
+			t.Errorf("menu led to %s", got)
 		}
 	})
 
