@@ -178,7 +178,7 @@ type Tx struct {
 
 // maxTxAttempts bounds how often a PostgreSQL transaction is run again
 // after a serialization failure or a deadlock.
-const maxTxAttempts = 8
+const maxTxAttempts = 10
 
 // update runs fn in a write transaction and commits it if fn returns nil.
 // On SQLite every write transaction runs alone (one writer, BEGIN
@@ -203,8 +203,12 @@ func (db *DB) updateWith(ctx context.Context, opts *sql.TxOptions, first func(tx
 		if err == nil || !isRetryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
 			return err
 		}
-		// A short, growing, jittered pause lets the other transaction finish.
-		time.Sleep(time.Duration(attempt*attempt)*time.Millisecond + time.Duration(rand.Int64N(int64(time.Millisecond))))
+		// A growing, jittered pause lets the other transaction finish:
+		// 4 ms doubling up to 400 ms, about 2–4 s over every attempt, so a
+		// long transaction on another instance (a bulk write) is waited
+		// out rather than turned into an error.
+		pause := min(time.Duration(2<<attempt)*time.Millisecond, 400*time.Millisecond)
+		time.Sleep(pause + time.Duration(rand.Int64N(int64(pause))))
 	}
 }
 
