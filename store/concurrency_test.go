@@ -263,7 +263,9 @@ func TestPostgresPollingSkipsNothing(t *testing.T) {
 	seen := map[int64]bool{}
 	var cursor int64
 	poll := func() int {
-		page, err := b.Callbacks(ctx, store.CallbackFilter{After: cursor, Limit: 20})
+		// A page larger than every row: only a row that becomes visible
+		// below the cursor after a higher one (a late commit) can be missed.
+		page, err := b.Callbacks(ctx, store.CallbackFilter{After: cursor, Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
