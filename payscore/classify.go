@@ -144,9 +144,3 @@ func (f Failure) StateError() bool {
 // NormalizedCode is Code without the stray spaces of the spec's table
 // ("ORDER_NOT_ EXIST").
 func (f Failure) NormalizedCode() string { return strings.ReplaceAll(f.Code, " ", "") }
-
-// Explain is the spec's explanation and remedy of WeChat Pay's error code
-// (see APIError.Explain), for failures WeChat Pay answered.
-func (f Failure) Explain(lang string) (explanation, remedy string) {
-	return (&APIError{Status: f.Status, Code: f.Code, Message: f.Message, RequestID: f.RequestID}).Explain(lang)
-}

@@ -87,3 +87,40 @@ func TestLookupNothingKnown(t *testing.T) {
 		t.Error("a code known locally is shown as unknown")
 	}
 }
+
+// TestUpstreamAnswerSpecCodes: every error code of the spec's table is
+// explained, with a remedy, in both languages, and not by the unknown-code
+// text; an unknown code's remedy points at the Request-ID; SIGN_ERROR's
+// remedy names what to check (these were payscore's Explain tests, whose
+// table this catalogue replaced).
+func TestUpstreamAnswerSpecCodes(t *testing.T) {
+	for _, code := range []string{"SYSTEM_ERROR", "PARAM_ERROR", "NO_AUTH", "FREQUENCY_LIMITED", "INVALID_REQUEST",
+		"SIGN_ERROR", "ORDER_NOT_EXIST", "INVALID_ORDER_STATE", "ORDER_CANCELED", "ORDER_DONE"} {
+		for _, lang := range []string{LangZH, LangEN} {
+			e := UpstreamAnswer(WithLang(context.Background(), lang), 400, code, code, "", "REQ-1", false)
+			unknown := Tf(WithLang(context.Background(), lang), "upstream.unknown", "HTTP 400 "+code)
+			if e.Explanation == "" || e.Remedy == "" || e.Explanation == unknown || strings.HasPrefix(e.Explanation, "upstream.") {
+				t.Errorf("%s (%s): explanation %q, remedy %q", code, lang, e.Explanation, e.Remedy)
+			}
+		}
+	}
+	en := UpstreamAnswer(WithLang(context.Background(), LangEN), 400, "BRAND_NEW", "BRAND_NEW", "", "REQ-1", false)
+	if !strings.Contains(en.Explanation, "BRAND_NEW") || !strings.Contains(en.Remedy, "Request-ID") {
+		t.Errorf("unknown code: %q / %q", en.Explanation, en.Remedy)
+	}
+	zh := UpstreamAnswer(WithLang(context.Background(), LangZH), 401, "SIGN_ERROR", "SIGN_ERROR", "", "gw-req-1", true)
+	enSign := UpstreamAnswer(WithLang(context.Background(), LangEN), 401, "SIGN_ERROR", "SIGN_ERROR", "", "gw-req-1", true)
+	for _, want := range []string{"证书序列号", "私钥", "时钟"} {
+		if !strings.Contains(zh.Remedy, want) {
+			t.Errorf("zh remedy %q lacks %q", zh.Remedy, want)
+		}
+	}
+	for _, want := range []string{"certificate serial", "private key", "clock"} {
+		if !strings.Contains(enSign.Remedy, want) {
+			t.Errorf("en remedy %q lacks %q", enSign.Remedy, want)
+		}
+	}
+	if !strings.Contains(zh.Explanation, "签名") || !strings.Contains(enSign.Explanation, "ignature") {
+		t.Errorf("explanation zh %q en %q", zh.Explanation, enSign.Explanation)
+	}
+}
