@@ -37,7 +37,7 @@ type NotificationStore interface {
 	SubMerchantByMchID(ctx context.Context, subMchID string) (*store.SubMerchant, error)
 	RecordNotification(ctx context.Context, n store.Notification) (string, error)
 	RecordRefusal(ctx context.Context, r store.Refusal) error
-	LinkByCode(ctx context.Context, code string) (*store.Link, error)
+	LinkIssueByCode(ctx context.Context, code string) (store.LinkIssue, error)
 }
 
 // ErrNotRecorded: the store did not commit the notification (or not in
@@ -118,7 +118,7 @@ func (s *Notifications) Receive(ctx context.Context, n *payscore.Notification, r
 		// Ours field by field: a code of one of our links must come with
 		// the sub-merchant and the appids it was issued for; otherwise it
 		// would overwrite the authorization's sub_mchid.
-		l, err := s.Store.LinkByCode(ctx, p.AuthorizationCode)
+		l, err := s.Store.LinkIssueByCode(ctx, p.AuthorizationCode)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:

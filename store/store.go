@@ -140,6 +140,11 @@ func dsn(path string, writer bool) string {
 	// Page cache per connection (KiB): the writer's holds the hot index
 	// pages of the notification log; readers lean on the OS page cache.
 	q.Set("_cache_size", "-8192")
+	// Prepared statements kept per connection (the driver's cache): the
+	// same few queries run thousands of times a second, and preparing
+	// one (the link look-up's joins and subqueries) costs more than
+	// running it.
+	q.Set("_stmt_cache_size", "128")
 	if writer {
 		q.Set("_cache_size", "-32768")
 		q.Set("_txlock", "immediate")
