@@ -88,6 +88,48 @@ func TestPostgresSameNotificationConcurrently(t *testing.T) {
 	if day != notes {
 		t.Errorf("daily_counts notify = %d, want %d", day, notes)
 	}
+	// The batches count the signing key once per batch: every delivery.
+	var keyed int
+	if err := a.TestReader().QueryRow(`SELECT coalesce(sum(deliveries), 0) FROM notification_keys`).Scan(&keyed); err != nil {
+		t.Fatal(err)
+	}
+	if keyed != notes*copies {
+		t.Errorf("notification_keys deliveries = %d, want %d", keyed, notes*copies)
+	}
+}
+
+// TestPostgresDailyCountsOutsideBatches: the batch function counts its new
+// callbacks itself, switching the per-row trigger off for its own inserts
+// only; a row inserted any other way (the seed tool, an older build's
+// batches) is still counted by the trigger.
+func TestPostgresDailyCountsOutsideBatches(t *testing.T) {
+	a, _ := openTwoInstances(t)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	if _, err := a.RecordNotification(ctx, notification("EV-BATCH-1", store.EventOpen, "CODE-B1", at)); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := a.TestWriter().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	insert := `INSERT INTO callbacks (notification_id, event_type, authorization_code, sub_mchid, openid, sub_openid,
+		create_time, serial, envelope, payload, applied, first_received_at, last_received_at)
+		VALUES ($1, $2, 'CODE-RAW', '1900000109', '', '', '', 'S', '{}', '{}', 1, $3, $3)`
+	if _, err := tx.Exec(insert, "EV-RAW-1", store.EventOpen, "2026-03-01T02:00:00.000000Z"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var day int
+	if err := a.TestReader().QueryRow(`SELECT coalesce(sum(n), 0) FROM daily_counts WHERE metric = 'notify.' || $1`, store.EventOpen).Scan(&day); err != nil {
+		t.Fatal(err)
+	}
+	if day != 2 {
+		t.Errorf("daily_counts notify = %d, want 2 (one by the batch, one by the trigger)", day)
+	}
 }
 
 // TestPostgresLockoutCountsConcurrently: failed sign-ins of one pair

@@ -126,7 +126,7 @@ func (db *DB) runBatcher() {
 // single connection and reused by every batch.
 type notifyStmts struct {
 	findCallback, countDelivery, saveAuthorization, touchAuthorization, insertCallback, insertDelivery, countKey *sql.Stmt
-	// recordPG is PostgreSQL's one call per notification (postgres_notify.go).
+	// recordPG is PostgreSQL's one call per batch (postgres_notify.go).
 	recordPG *sql.Stmt
 }
 
@@ -158,7 +158,7 @@ func (db *DB) prepareNotifyStmts(ctx context.Context) error {
 				last_received_at = ` + db.d.pick("max", "greatest") + `(notification_keys.last_received_at, excluded.last_received_at)`),
 	}
 	if db.d.pg {
-		st.recordPG = prep(pgRecordNotificationCall)
+		st.recordPG = prep(pgRecordNotificationsCall)
 	}
 	if err := errors.Join(errs...); err != nil {
 		st.close()
@@ -185,12 +185,12 @@ func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult
 	err := db.updateWith(ctx, db.batchTxOptions(), db.batchLock, func(tx *Tx) error {
 		at = tx.now
 		if len(items) > 0 && db.d.pg {
-			record := tx.StmtContext(ctx, db.notify.recordPG)
-			now := fmtTime(tx.now)
-			for i, it := range items {
-				if err := record.QueryRowContext(ctx, pgRecordNotificationArgs(it.n, now)...).Scan(&results[i].outcome); err != nil {
-					return fmt.Errorf("store: record notification: %w", err)
-				}
+			outcomes, err := recordNotificationsPG(ctx, tx.StmtContext(ctx, db.notify.recordPG), items, fmtTime(tx.now))
+			if err != nil {
+				return err
+			}
+			for i, o := range outcomes {
+				results[i].outcome = o
 			}
 		} else if len(items) > 0 {
 			st := notifyStmts{
