@@ -100,18 +100,24 @@ func (c *Coordinator) Run(ctx context.Context, work func(ctx context.Context)) {
 		if _, err := c.Store.AcquireLease(ctx, store.InstanceLease(c.Instance), c.Instance, c.ttl()); err != nil && ctx.Err() == nil {
 			log.Warn("lease: heartbeat not renewed", "err", err)
 		}
+		// The lease runs from the store's clock during the call, so from
+		// no earlier than now: a renewal counts from its start.
+		renewing := now()
 		ok, err := c.Store.AcquireLease(ctx, store.LeaseWorker, c.Instance, c.ttl())
 		switch {
 		case ctx.Err() != nil:
 		case err != nil:
 			log.Warn("lease: worker lease not renewed", "err", err)
-			// Still ours until it lapses; stop the work a renewal before.
-			if cancel != nil && now().After(heldSince.Add(c.ttl()-c.every())) {
+			// Still ours until it lapses. The work stops at the last tick
+			// that leaves a whole renewal period before the lapse: the
+			// next tick could come (and the work take its time to stop)
+			// after it.
+			if cancel != nil && !now().Before(heldSince.Add(c.ttl()-2*c.every())) {
 				log.Error("lease: worker lease lapsing; background work stops")
 				stopWork()
 			}
 		case ok:
-			heldSince = now()
+			heldSince = renewing
 			if cancel == nil {
 				log.Info("lease: this instance runs the background work")
 				c.leader.Store(true)
