@@ -37,7 +37,6 @@ type NotificationStore interface {
 	SubMerchantByMchID(ctx context.Context, subMchID string) (*store.SubMerchant, error)
 	RecordNotification(ctx context.Context, n store.Notification) (string, error)
 	RecordRefusal(ctx context.Context, r store.Refusal) error
-	LinkIssueByCode(ctx context.Context, code string) (store.LinkIssue, error)
 }
 
 // ErrNotRecorded: the store did not commit the notification (or not in
@@ -114,29 +113,6 @@ func (s *Notifications) Receive(ctx context.Context, n *payscore.Notification, r
 	} else {
 		s.known.Store(p.SubMchID, struct{}{})
 	}
-	if p.AuthorizationCode != "" {
-		// Ours field by field: a code of one of our links must come with
-		// the sub-merchant and the appids it was issued for; otherwise it
-		// would overwrite the authorization's sub_mchid.
-		l, err := s.Store.LinkIssueByCode(ctx, p.AuthorizationCode)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return "", fmt.Errorf("notification: look up link: %w", err)
-		case l.SubMchID != p.SubMchID:
-			logger.Warn("notification refused: sub_mchid does not match the link", "id", n.ID,
-				"authorization_code", p.AuthorizationCode, "sub_mchid", p.SubMchID, "link_sub_mchid", l.SubMchID)
-			return "", s.refused(ctx, ownershipRefusal(n, remoteAddr, ReasonSubMchIDMismatch, "sub_mchid"), fmt.Errorf("sub_mchid %s, link's %s", p.SubMchID, l.SubMchID))
-		case (s.AppID != "" && p.AppID != s.AppID) || (p.SubAppID != "" && p.SubAppID != l.SubAppID):
-			logger.Warn("notification refused: appid does not match the link", "id", n.ID,
-				"authorization_code", p.AuthorizationCode, "appid", p.AppID, "sub_appid", p.SubAppID)
-			field := "appid"
-			if s.AppID == "" || p.AppID == s.AppID {
-				field = "sub_appid"
-			}
-			return "", s.refused(ctx, ownershipRefusal(n, remoteAddr, ReasonAppIDMismatch, field), fmt.Errorf("appid %s / sub_appid %s", p.AppID, p.SubAppID))
-		}
-	}
 	at := p.OpenOrCloseTime
 	if at.IsZero() {
 		at = n.CreateTime
@@ -151,7 +127,21 @@ func (s *Notifications) Receive(ctx context.Context, n *payscore.Notification, r
 		NotificationID: n.ID, EventType: n.EventType, AuthorizationCode: p.AuthorizationCode, SubMchID: p.SubMchID,
 		OpenID: p.OpenID, SubOpenID: p.SubOpenID, OpenOrCloseTime: at, CreateTime: n.CreateTime.Format("2006-01-02T15:04:05Z07:00"),
 		Serial: n.Serial, Envelope: n.Envelope, Payload: n.Plaintext, RemoteAddr: remoteAddr,
+		// Ours field by field: a code of one of our links must come with
+		// the sub-merchant and the appids it was issued for. The store
+		// checks it in the transaction that would write it.
+		SubAppID: p.SubAppID, ForeignAppID: s.AppID != "" && p.AppID != s.AppID,
 	})
+	var mismatch *store.LinkMismatchError
+	if errors.As(err, &mismatch) {
+		reason := ReasonAppIDMismatch
+		if mismatch.Field == "sub_mchid" {
+			reason = ReasonSubMchIDMismatch
+		}
+		logger.Warn("notification refused: "+mismatch.Field+" does not match the link", "id", n.ID, "authorization_code", p.AuthorizationCode,
+			"sub_mchid", p.SubMchID, "link_sub_mchid", mismatch.LinkSubMchID, "appid", p.AppID, "sub_appid", p.SubAppID)
+		return "", s.refused(ctx, ownershipRefusal(n, remoteAddr, reason, mismatch.Field), err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("notification %s: %w: %w", n.ID, ErrNotRecorded, err)
 	}

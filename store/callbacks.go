@@ -39,6 +39,41 @@ type Notification struct {
 	Envelope          []byte
 	Payload           []byte
 	RemoteAddr        string
+	// SubAppID is the sub_appid the notification names ("" if none), and
+	// ForeignAppID that its appid is not the one configured: both are
+	// checked against the link that holds AuthorizationCode, if one of
+	// ours does (LinkMismatchError).
+	SubAppID     string
+	ForeignAppID bool
+}
+
+// LinkMismatchError: a notification names a code of one of our links but
+// not what the link was issued for. Nothing of it is written: otherwise it
+// would overwrite the authorization's sub-merchant. Field is "sub_mchid",
+// "appid" or "sub_appid".
+type LinkMismatchError struct {
+	Field        string
+	LinkSubMchID string
+}
+
+func (e *LinkMismatchError) Error() string {
+	return fmt.Sprintf("store: %s does not match the link's (link's sub_mchid %s)", e.Field, e.LinkSubMchID)
+}
+
+// linkMismatch is the rule itself, the same on both engines (PostgreSQL's
+// batch function says it in plpgsql): the link's sub-merchant first, then
+// the configured appid, then the link's sub_appid when the notification
+// names one.
+func linkMismatch(n Notification, link LinkIssue) *LinkMismatchError {
+	switch {
+	case link.SubMchID != n.SubMchID:
+		return &LinkMismatchError{Field: "sub_mchid", LinkSubMchID: link.SubMchID}
+	case n.ForeignAppID:
+		return &LinkMismatchError{Field: "appid", LinkSubMchID: link.SubMchID}
+	case n.SubAppID != "" && n.SubAppID != link.SubAppID:
+		return &LinkMismatchError{Field: "sub_appid", LinkSubMchID: link.SubMchID}
+	}
+	return nil
 }
 
 // Callback is a recorded notification.

@@ -198,26 +198,10 @@ func (db *DB) LinkBySlug(ctx context.Context, slug string) (*Link, error) {
 }
 
 // LinkIssue is what a link fixed when it was issued for its code: the
-// sub-merchant and the sub_appid. Neither ever changes.
+// sub-merchant and the sub_appid. Neither ever changes. Notifications
+// naming the code must agree (linkMismatch).
 type LinkIssue struct {
 	SubMchID, SubAppID string
-}
-
-// LinkIssueByCode is the receiver's ownership look-up: the sub-merchant and
-// sub_appid a code of one of our links was issued for (ErrNotFound when
-// no link has the code). It runs for every notification, so it reads two
-// columns through the code's index and nothing of the link's state.
-func (db *DB) LinkIssueByCode(ctx context.Context, code string) (LinkIssue, error) {
-	var li LinkIssue
-	err := db.read.QueryRowContext(ctx, `SELECT m.sub_mchid, l.sub_appid FROM links l
-		JOIN sub_merchants m ON m.id = l.sub_merchant_id WHERE l.authorization_code = ?`, code).Scan(&li.SubMchID, &li.SubAppID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return li, fmt.Errorf("store: find link: %w", ErrNotFound)
-	}
-	if err != nil {
-		return li, fmt.Errorf("store: find link: %w", err)
-	}
-	return li, nil
 }
 
 // LinkByCode finds a link by its authorization_code.

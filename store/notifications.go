@@ -125,7 +125,7 @@ func (db *DB) runBatcher() {
 // notifyStmts are the hot path's statements, prepared once on the writer's
 // single connection and reused by every batch.
 type notifyStmts struct {
-	findCallback, countDelivery, saveAuthorization, touchAuthorization, insertCallback, insertDelivery, countKey *sql.Stmt
+	findCallback, countDelivery, saveAuthorization, touchAuthorization, insertCallback, insertDelivery, countKey, linkIssue *sql.Stmt
 	// recordPG is PostgreSQL's one call per batch (postgres_notify.go).
 	recordPG *sql.Stmt
 }
@@ -156,6 +156,7 @@ func (db *DB) prepareNotifyStmts(ctx context.Context) error {
 		countKey: prep(`INSERT INTO notification_keys (serial, hour, deliveries, last_received_at) VALUES (?, ?, 1, ?)
 			ON CONFLICT (serial, hour) DO UPDATE SET deliveries = notification_keys.deliveries + 1,
 				last_received_at = ` + db.d.pick("max", "greatest") + `(notification_keys.last_received_at, excluded.last_received_at)`),
+		linkIssue: prep(linkIssueSQL),
 	}
 	if db.d.pg {
 		st.recordPG = prep(pgRecordNotificationsCall)
@@ -170,7 +171,7 @@ func (db *DB) prepareNotifyStmts(ctx context.Context) error {
 
 // close closes the statements that were prepared.
 func (st notifyStmts) close() {
-	for _, s := range []*sql.Stmt{st.findCallback, st.countDelivery, st.saveAuthorization, st.touchAuthorization, st.insertCallback, st.insertDelivery, st.countKey, st.recordPG} {
+	for _, s := range []*sql.Stmt{st.findCallback, st.countDelivery, st.saveAuthorization, st.touchAuthorization, st.insertCallback, st.insertDelivery, st.countKey, st.linkIssue, st.recordPG} {
 		if s != nil {
 			s.Close()
 		}
@@ -190,7 +191,7 @@ func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult
 				return err
 			}
 			for i, o := range outcomes {
-				results[i].outcome = o
+				results[i] = o
 			}
 		} else if len(items) > 0 {
 			st := notifyStmts{
@@ -201,8 +202,19 @@ func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult
 				insertCallback:     tx.StmtContext(ctx, db.notify.insertCallback),
 				insertDelivery:     tx.StmtContext(ctx, db.notify.insertDelivery),
 				countKey:           tx.StmtContext(ctx, db.notify.countKey),
+				linkIssue:          tx.StmtContext(ctx, db.notify.linkIssue),
 			}
 			for i, it := range items {
+				mismatch, err := checkLink(ctx, st.linkIssue, it.n)
+				if err != nil {
+					return err
+				}
+				if mismatch != nil {
+					// This one is refused, nothing of it written; the
+					// others go on.
+					results[i].err = mismatch
+					continue
+				}
 				outcome, err := recordNotification(ctx, tx, st, it.n)
 				if err != nil {
 					return err
@@ -218,6 +230,27 @@ func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult
 		db.refusalsWritten(at, added)
 	}
 	return results, err
+}
+
+// linkIssueSQL reads what the link holding a code was issued for.
+const linkIssueSQL = `SELECT m.sub_mchid, l.sub_appid FROM links l JOIN sub_merchants m ON m.id = l.sub_merchant_id
+	WHERE l.authorization_code = ?`
+
+// checkLink returns the mismatch of n with the link that holds its code,
+// or nil (no code, no link of ours, or all agrees).
+func checkLink(ctx context.Context, stmt *sql.Stmt, n Notification) (*LinkMismatchError, error) {
+	if n.AuthorizationCode == "" {
+		return nil, nil
+	}
+	var li LinkIssue
+	err := stmt.QueryRowContext(ctx, n.AuthorizationCode).Scan(&li.SubMchID, &li.SubAppID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: find link: %w", err)
+	}
+	return linkMismatch(n, li), nil
 }
 
 // recordNotification looks the id up first, so that a new notification's

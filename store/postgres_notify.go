@@ -46,9 +46,14 @@ func pgRecordNotificationsSQL() string {
 	return `CREATE OR REPLACE FUNCTION ` + pgRecordNotifications + `(
 	p_notification_id TEXT[], p_event_type TEXT[], p_code TEXT[], p_sub_mchid TEXT[], p_openid TEXT[], p_sub_openid TEXT[],
 	p_openorclose_time TEXT[], p_create_time TEXT[], p_serial TEXT[], p_envelope TEXT[], p_payload TEXT[],
-	p_state TEXT[], p_success_time TEXT[], p_cancel_time TEXT[], p_state_time TEXT[], p_remote_addr TEXT[], p_now TEXT)
+	p_state TEXT[], p_success_time TEXT[], p_cancel_time TEXT[], p_state_time TEXT[], p_remote_addr TEXT[],
+	p_sub_appid TEXT[], p_foreign_appid TEXT[], p_now TEXT)
 RETURNS TEXT[] LANGUAGE plpgsql AS $fn$
 DECLARE
+	v_link_sub TEXT;
+	v_link_appid TEXT;
+	v_field TEXT;
+	v_serials TEXT[] := '{}';
 	v_id BIGINT;
 	v_outcome TEXT;
 	v_applied INTEGER;
@@ -61,6 +66,20 @@ BEGIN
 		v_id := NULL;
 		v_outcome := NULL;
 		v_applied := 0;
+		IF p_code[i] <> '' THEN
+			-- linkMismatch: refused, nothing of it written.
+			SELECT m.sub_mchid, l.sub_appid INTO v_link_sub, v_link_appid
+			FROM links l JOIN sub_merchants m ON m.id = l.sub_merchant_id WHERE l.authorization_code = p_code[i];
+			IF FOUND THEN
+				v_field := CASE WHEN v_link_sub <> p_sub_mchid[i] THEN 'sub_mchid'
+					WHEN p_foreign_appid[i] = '1' THEN 'appid'
+					WHEN p_sub_appid[i] <> '' AND p_sub_appid[i] <> v_link_appid THEN 'sub_appid' END;
+				IF v_field IS NOT NULL THEN
+					v_out := v_out || ('` + pgMismatch + `' || v_field || ':' || v_link_sub);
+					CONTINUE;
+				END IF;
+			END IF;
+		END IF;
 		SELECT id INTO v_id FROM callbacks WHERE notification_id = p_notification_id[i];
 		IF NOT FOUND THEN
 			IF p_code[i] = '' THEN
@@ -97,6 +116,7 @@ BEGIN
 		INSERT INTO callback_deliveries (callback_id, received_at, remote_addr, serial, outcome)
 		VALUES (v_id, p_now, p_remote_addr[i], p_serial[i], v_outcome);
 		v_out := v_out || v_outcome;
+		v_serials := v_serials || p_serial[i];
 	END LOOP;
 	PERFORM set_config('` + pgBatchCounting + `', '', true);
 	INSERT INTO daily_counts (day, sub_mchid, metric, n)
@@ -104,7 +124,7 @@ BEGIN
 	GROUP BY 1, 2, 3
 	ON CONFLICT (day, sub_mchid, metric) DO UPDATE SET n = daily_counts.n + excluded.n;
 	INSERT INTO notification_keys (serial, hour, deliveries, last_received_at)
-	SELECT s, substr(p_now, 1, 13), count(*), p_now FROM unnest(p_serial) AS s GROUP BY s
+	SELECT s, substr(p_now, 1, 13), count(*), p_now FROM unnest(v_serials) AS s GROUP BY s
 	ON CONFLICT (serial, hour) DO UPDATE SET deliveries = notification_keys.deliveries + excluded.deliveries,
 		last_received_at = greatest(notification_keys.last_received_at, excluded.last_received_at);
 	RETURN v_out;
@@ -138,7 +158,11 @@ func definePGFunctions(ctx context.Context, conn *sql.Conn) error {
 }
 
 // pgRecordNotificationsCall is the statement the batch prepares.
-var pgRecordNotificationsCall = `SELECT ` + pgRecordNotifications + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+var pgRecordNotificationsCall = `SELECT ` + pgRecordNotifications + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// pgMismatch starts the outcome of a notification the function refused:
+// "mismatch:FIELD:LINK_SUB_MCHID" (a *LinkMismatchError).
+const pgMismatch = "mismatch:"
 
 // orEmpty is t stored, or "" (NULL to the function) for the zero time, as
 // fmtTimePtr.
@@ -154,9 +178,9 @@ func orEmpty(t time.Time) string {
 var pgTypes = pgtype.NewMap()
 
 // recordNotificationsPG writes items in one call and returns each one's
-// outcome, in order.
-func recordNotificationsPG(ctx context.Context, stmt *sql.Stmt, items []*batchItem, now string) ([]string, error) {
-	cols := make([][]string, 16)
+// result, in order.
+func recordNotificationsPG(ctx context.Context, stmt *sql.Stmt, items []*batchItem, now string) ([]batchResult, error) {
+	cols := make([][]string, 18)
 	for c := range cols {
 		cols[c] = make([]string, len(items))
 	}
@@ -177,12 +201,21 @@ func recordNotificationsPG(ctx context.Context, stmt *sql.Stmt, items []*batchIt
 	if len(outcomes) != len(items) {
 		return nil, fmt.Errorf("store: record notifications: %d outcomes for %d notifications", len(outcomes), len(items))
 	}
-	return outcomes, nil
+	results := make([]batchResult, len(items))
+	for i, o := range outcomes {
+		if rest, ok := strings.CutPrefix(o, pgMismatch); ok {
+			field, linkSub, _ := strings.Cut(rest, ":")
+			results[i].err = &LinkMismatchError{Field: field, LinkSubMchID: linkSub}
+			continue
+		}
+		results[i].outcome = o
+	}
+	return results, nil
 }
 
 // pgRecordNotificationColumns is n's value in each of the function's array
 // arguments ("" for NULL where the function says nullif).
-func pgRecordNotificationColumns(n Notification) [16]string {
+func pgRecordNotificationColumns(n Notification) [18]string {
 	state, success, cancel := StateUnavailable, "", ""
 	t := n.OpenOrCloseTime
 	if n.EventType == EventOpen {
@@ -190,7 +223,11 @@ func pgRecordNotificationColumns(n Notification) [16]string {
 	} else {
 		cancel = orEmpty(t)
 	}
-	return [16]string{n.NotificationID, n.EventType, n.AuthorizationCode, n.SubMchID, n.OpenID, n.SubOpenID,
+	foreign := ""
+	if n.ForeignAppID {
+		foreign = "1"
+	}
+	return [18]string{n.NotificationID, n.EventType, n.AuthorizationCode, n.SubMchID, n.OpenID, n.SubOpenID,
 		orEmpty(n.OpenOrCloseTime), n.CreateTime, n.Serial, string(n.Envelope), string(n.Payload),
-		state, success, cancel, fmtTime(t.Truncate(time.Second)), n.RemoteAddr}
+		state, success, cancel, fmtTime(t.Truncate(time.Second)), n.RemoteAddr, n.SubAppID, foreign}
 }
