@@ -181,6 +181,16 @@ func (st notifyStmts) close() {
 func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult, error) {
 	ctx := context.Background()
 	results := make([]batchResult, len(items))
+	if db.d.pg && len(refs) == 0 {
+		// The hot path: one statement, its own transaction — one round
+		// trip that begins, takes the batch lock, writes and commits.
+		err := db.retrying(ctx, func() error {
+			r, err := recordNotificationsPG(ctx, db.notify.recordPG, items, fmtTime(db.Now().UTC()))
+			results = r
+			return err
+		})
+		return results, err
+	}
 	var added int64
 	var at time.Time
 	err := db.updateWith(ctx, db.batchTxOptions(), db.batchLock, func(tx *Tx) error {

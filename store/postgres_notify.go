@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,9 @@ DECLARE
 	v_new BIGINT[] := '{}';
 	v_out TEXT[] := '{}';
 BEGIN
+	-- batchLock, taken here when the call is its own transaction (taken
+	-- again in a batch's transaction: the same lock, held once more).
+	PERFORM pg_advisory_xact_lock(` + strconv.FormatInt(notifyBatchLock, 10) + `);
 	PERFORM set_config('` + pgBatchCounting + `', 'on', true);
 	FOR i IN 1 .. coalesce(array_length(p_notification_id, 1), 0) LOOP
 		v_id := NULL;

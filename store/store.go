@@ -201,18 +201,24 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 
 // updateWith is update with the transaction's options and a first
 // statement (PostgreSQL only) run before fn.
-func (db *DB) updateWith(ctx context.Context, opts *sql.TxOptions, first func(tx *Tx) error, fn func(tx *Tx) error) (err error) {
+func (db *DB) updateWith(ctx context.Context, opts *sql.TxOptions, first func(tx *Tx) error, fn func(tx *Tx) error) error {
+	return db.retrying(ctx, func() error { return db.tryUpdate(ctx, opts, first, fn) })
+}
+
+// retrying runs a write transaction, attempt, again while it fails in a
+// way that another attempt can cure (isRetryable).
+func (db *DB) retrying(ctx context.Context, attempt func() error) (err error) {
 	defer func() { db.errs.note(opWrite, err) }()
-	for attempt := 1; ; attempt++ {
-		err = db.tryUpdate(ctx, opts, first, fn)
-		if err == nil || !isRetryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
+	for n := 1; ; n++ {
+		err = attempt()
+		if err == nil || !isRetryable(err) || n >= maxTxAttempts || ctx.Err() != nil {
 			return err
 		}
 		// A growing, jittered pause lets the other transaction finish:
 		// 4 ms doubling up to 400 ms, about 2–4 s over every attempt, so a
 		// long transaction on another instance (a bulk write) is waited
 		// out rather than turned into an error.
-		pause := min(time.Duration(2<<attempt)*time.Millisecond, 400*time.Millisecond)
+		pause := min(time.Duration(2<<n)*time.Millisecond, 400*time.Millisecond)
 		time.Sleep(pause + time.Duration(rand.Int64N(int64(pause))))
 	}
 }
