@@ -373,8 +373,9 @@ func boolInt(b bool) int64 {
 // PostgreSQL ("notify" in ASCII).
 const notifyBatchLock int64 = 0x6e6f74696679
 
-// batchTxOptions: on PostgreSQL a batch runs READ COMMITTED under
-// batchLock. Its statements are single-row upserts and conditional
+// batchTxOptions: on PostgreSQL a batch that carries refused attempts
+// runs READ COMMITTED under batchLock (notifications alone are one
+// statement that takes the lock itself: pgRecordNotificationsSQL). Its statements are single-row upserts and conditional
 // updates, each atomic on its own; the lock makes every instance's batches
 // commit one at a time, so the counter rows they share (daily_counts,
 // notification_keys, authorization_counts, refusals) are never locked in
