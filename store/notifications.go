@@ -264,12 +264,12 @@ func checkLink(ctx context.Context, stmt *sql.Stmt, n Notification) (*LinkMismat
 }
 
 // recordNotification looks the id up first, so that a new notification's
-// row is written once, with its outcome already known. Nothing can slip in
-// between: SQLite has one writer, and on PostgreSQL the notification
-// batches of every instance take one transaction-scoped advisory lock
-// (batchLock). The insert still says ON CONFLICT (notification_id) DO
-// NOTHING, and a row found there turns the notification into a duplicate:
-// exactly once by notification_id whatever the writers.
+// row is written once, with its outcome already known. On SQLite nothing
+// can slip in between (one writer); on PostgreSQL the batch function does
+// the same, and another instance's batch may store the same notification
+// in between. So the insert says ON CONFLICT (notification_id) DO NOTHING,
+// and a row found there turns the notification into a duplicate: exactly
+// once by notification_id whatever the writers.
 func recordNotification(ctx context.Context, tx *Tx, st notifyStmts, n Notification) (string, error) {
 	now := fmtTime(tx.now)
 	var id int64
@@ -374,12 +374,13 @@ func boolInt(b bool) int64 {
 const notifyBatchLock int64 = 0x6e6f74696679
 
 // batchTxOptions: on PostgreSQL a batch that carries refused attempts
-// runs READ COMMITTED under batchLock (notifications alone are one
-// statement that takes the lock itself: pgRecordNotificationsSQL). Its statements are single-row upserts and conditional
-// updates, each atomic on its own; the lock makes every instance's batches
-// commit one at a time, so the counter rows they share (daily_counts,
-// notification_keys, authorization_counts, refusals) are never locked in
-// two orders and no batch waits on a deadlock.
+// runs READ COMMITTED under batchLock. Its statements are single-row
+// upserts and conditional updates, each atomic on its own; the lock makes
+// such batches commit one at a time, so the refusals' aggregated rows and
+// their day counts are never locked in two orders. (Notifications alone
+// are one statement and take no lock: recordNotificationsPG orders their
+// rows, and the batch function writes the shared counters last, in key
+// order.)
 func (db *DB) batchTxOptions() *sql.TxOptions {
 	if db.d.pg {
 		return &sql.TxOptions{Isolation: sql.LevelReadCommitted}

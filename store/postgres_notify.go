@@ -1,10 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,16 +13,27 @@ import (
 )
 
 // On PostgreSQL a whole batch of notifications is one call of a plpgsql
-// function, one round trip, inside the batch's transaction. For each
-// notification, in order, it does what the SQLite path does with its
-// notifyStmts: look its id up, apply its state unless a newer one is known
-// (saveAuthorizationSQL), insert its row (ON CONFLICT (notification_id) DO
-// NOTHING), count a duplicate, log the delivery. The counters the batch
-// shares are then written once per key: the day counts of the new rows
+// function, one statement in its own transaction: one round trip that
+// begins, writes and commits. For each notification, in (code,
+// notification id) order, it does what the SQLite path does with its
+// notifyStmts: check the link that holds the code (linkMismatch), look the
+// id up, apply its state unless a newer one is known (saveAuthorizationSQL),
+// insert its row (ON CONFLICT (notification_id) DO NOTHING), count a
+// duplicate, log the delivery. The counters every batch shares are then
+// written once per key, in key order: the authorizations by state
+// (authorization_counts, whose trigger adds the batch's changes up in
+// transaction-local settings), the day counts of the new rows
 // (daily_counts) and the signing keys' hourly deliveries
 // (notification_keys). Per row, those few hot rows would each be updated
 // hundreds of times in one transaction, every update a new row version to
 // walk past; that was most of the database's work per notification.
+//
+// Batches of several instances run side by side, without a lock: each
+// takes the rows it may share with another (an authorization, a
+// notification delivered to both) in the same order and the counters
+// last, so none waits for another that waits for it. Ids are therefore
+// not committed in id order; the callback log's polling carries the gaps
+// (callbacks_poll.go).
 //
 // The functions are code, not schema: they are (re)created at every start
 // under the migration lock (CREATE OR REPLACE). The record function's name
@@ -31,10 +43,10 @@ import (
 const pgRecordNotifications = "payscore_record_notifications_v2"
 
 // pgBatchCounting is the transaction-local setting under which the
-// daily_callbacks trigger leaves the counting of new callbacks rows to the
-// batch function (which counts them once per key at its end). Any other
-// insert into callbacks — an older build's batches, the seed tool — is
-// counted by the trigger as before.
+// daily_callbacks and authorization_counts triggers leave their counting
+// to the batch function (which writes the counts once per key at its end).
+// Any other write — an older build's batches, the seed tool, a look-up or
+// a termination — is counted by the triggers as before.
 const pgBatchCounting = "payscore.batch_counting"
 
 func pgRecordNotificationsSQL() string {
@@ -61,10 +73,9 @@ DECLARE
 	v_rows BIGINT;
 	v_new BIGINT[] := '{}';
 	v_out TEXT[] := '{}';
+	v_state TEXT;
+	v_delta BIGINT;
 BEGIN
-	-- batchLock, taken here when the call is its own transaction (taken
-	-- again in a batch's transaction: the same lock, held once more).
-	PERFORM pg_advisory_xact_lock(` + strconv.FormatInt(notifyBatchLock, 10) + `);
 	PERFORM set_config('` + pgBatchCounting + `', 'on', true);
 	FOR i IN 1 .. coalesce(array_length(p_notification_id, 1), 0) LOOP
 		v_id := NULL;
@@ -123,12 +134,20 @@ BEGIN
 		v_serials := v_serials || p_serial[i];
 	END LOOP;
 	PERFORM set_config('` + pgBatchCounting + `', '', true);
+	-- The shared counters last, each once per key, in key order.
+	FOR v_state IN SELECT state FROM authorization_counts ORDER BY state LOOP
+		v_delta := coalesce(nullif(current_setting('` + pgCountDelta + `' || v_state, true), ''), '0')::BIGINT;
+		IF v_delta <> 0 THEN
+			UPDATE authorization_counts SET n = n + v_delta WHERE state = v_state;
+			PERFORM set_config('` + pgCountDelta + `' || v_state, '', true);
+		END IF;
+	END LOOP;
 	INSERT INTO daily_counts (day, sub_mchid, metric, n)
 	SELECT beijing_day(first_received_at), sub_mchid, 'notify.' || event_type, count(*) FROM callbacks WHERE id = ANY (v_new)
-	GROUP BY 1, 2, 3
+	GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 	ON CONFLICT (day, sub_mchid, metric) DO UPDATE SET n = daily_counts.n + excluded.n;
 	INSERT INTO notification_keys (serial, hour, deliveries, last_received_at)
-	SELECT s, substr(p_now, 1, 13), count(*), p_now FROM unnest(v_serials) AS s GROUP BY s
+	SELECT s, substr(p_now, 1, 13), count(*), p_now FROM unnest(v_serials) AS s GROUP BY s ORDER BY s
 	ON CONFLICT (serial, hour) DO UPDATE SET deliveries = notification_keys.deliveries + excluded.deliveries,
 		last_received_at = greatest(notification_keys.last_received_at, excluded.last_received_at);
 	RETURN v_out;
@@ -148,10 +167,48 @@ BEGIN
 END;
 $$`
 
+// pgCountDelta prefixes the transaction-local settings in which the
+// authorization_counts trigger adds up a batch's changes per state
+// ("payscore.count_AVAILABLE"), for the batch function to write once.
+const pgCountDelta = "payscore.count_"
+
+// pgAuthorizationCountsSQL replaces migration 003's trigger function: the
+// same counts, kept aside while the batch function counts.
+const pgAuthorizationCountsSQL = `CREATE OR REPLACE FUNCTION authorization_counts_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('` + pgBatchCounting + `', true) = 'on' THEN
+        IF TG_OP <> 'DELETE' THEN
+            PERFORM set_config('` + pgCountDelta + `' || NEW.state,
+                (coalesce(nullif(current_setting('` + pgCountDelta + `' || NEW.state, true), ''), '0')::BIGINT + 1)::TEXT, true);
+        END IF;
+        IF TG_OP <> 'INSERT' THEN
+            PERFORM set_config('` + pgCountDelta + `' || OLD.state,
+                (coalesce(nullif(current_setting('` + pgCountDelta + `' || OLD.state, true), ''), '0')::BIGINT - 1)::TEXT, true);
+        END IF;
+        RETURN NULL;
+    END IF;
+    -- A state change updates its two count rows in a fixed order (by
+    -- state), so two transactions never take them in opposite orders.
+    IF TG_OP = 'INSERT' THEN
+        UPDATE authorization_counts SET n = n + 1 WHERE state = NEW.state;
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE authorization_counts SET n = n - 1 WHERE state = OLD.state;
+    ELSIF OLD.state < NEW.state THEN
+        UPDATE authorization_counts SET n = n - 1 WHERE state = OLD.state;
+        UPDATE authorization_counts SET n = n + 1 WHERE state = NEW.state;
+    ELSE
+        UPDATE authorization_counts SET n = n + 1 WHERE state = NEW.state;
+        UPDATE authorization_counts SET n = n - 1 WHERE state = OLD.state;
+    END IF;
+    RETURN NULL;
+END;
+$$`
+
 // definePGFunctions runs under the migration lock, after the migrations.
 func definePGFunctions(ctx context.Context, conn *sql.Conn) error {
 	for _, f := range []struct{ name, sql string }{
 		{"daily_callbacks", pgDailyCallbacksSQL},
+		{"authorization_counts_change", pgAuthorizationCountsSQL},
 		{pgRecordNotifications, pgRecordNotificationsSQL()},
 	} {
 		if _, err := conn.ExecContext(ctx, f.sql); err != nil {
@@ -184,12 +241,25 @@ var pgTypes = pgtype.NewMap()
 // recordNotificationsPG writes items in one call and returns each one's
 // result, in order.
 func recordNotificationsPG(ctx context.Context, stmt *sql.Stmt, items []*batchItem, now string) ([]batchResult, error) {
+	// In (code, notification id) order: every batch of every instance
+	// then locks the rows it shares with another (an authorization, a
+	// notification delivered to both) in the same order, and no two wait
+	// for each other. The order changes nothing stored: which of two
+	// events about one code wins is the upsert's rule, by their times.
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		na, nb := items[a].n, items[b].n
+		return cmp.Or(cmp.Compare(na.AuthorizationCode, nb.AuthorizationCode), cmp.Compare(na.NotificationID, nb.NotificationID))
+	})
 	cols := make([][]string, 18)
 	for c := range cols {
 		cols[c] = make([]string, len(items))
 	}
-	for i, it := range items {
-		for c, v := range pgRecordNotificationColumns(it.n) {
+	for i, k := range order {
+		for c, v := range pgRecordNotificationColumns(items[k].n) {
 			cols[c][i] = v
 		}
 	}
@@ -207,12 +277,13 @@ func recordNotificationsPG(ctx context.Context, stmt *sql.Stmt, items []*batchIt
 	}
 	results := make([]batchResult, len(items))
 	for i, o := range outcomes {
+		k := order[i]
 		if rest, ok := strings.CutPrefix(o, pgMismatch); ok {
 			field, linkSub, _ := strings.Cut(rest, ":")
-			results[i].err = &LinkMismatchError{Field: field, LinkSubMchID: linkSub}
+			results[k].err = &LinkMismatchError{Field: field, LinkSubMchID: linkSub}
 			continue
 		}
-		results[i].outcome = o
+		results[k].outcome = o
 	}
 	return results, nil
 }
