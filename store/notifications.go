@@ -183,7 +183,8 @@ func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult
 	results := make([]batchResult, len(items))
 	if db.d.pg && len(refs) == 0 {
 		// The hot path: one statement, its own transaction — one round
-		// trip that begins, takes the batch lock, writes and commits.
+		// trip that begins, writes and commits (no lock: see
+		// postgres_notify.go).
 		err := db.retrying(ctx, func() error {
 			r, err := recordNotificationsPG(ctx, db.notify.recordPG, items, fmtTime(db.Now().UTC()))
 			results = r
