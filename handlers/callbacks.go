@@ -145,14 +145,22 @@ func (h *Handler) callbacks(c echo.Context) error {
 		if polling {
 			f.Before, f.After, f.Limit = 0, after, logPageSize
 		}
-		rows, err := h.Logs.Callbacks(rctx, f)
+		var rows []store.Callback
+		var fresh []int64
+		var err error
+		if polling || before == 0 {
+			// The rows and the ids missing among them, in one snapshot.
+			rows, fresh, err = h.Logs.CallbacksWithGaps(rctx, f)
+		} else {
+			rows, err = h.Logs.Callbacks(rctx, f)
+		}
 		if err != nil {
 			return errInternal(err)
 		}
 		if polling || before == 0 {
 			// Rows that commit late (a lower id visible after a higher
 			// one) are asked for again until they arrive: the gaps.
-			if rows, gaps, err = h.pollGaps(rctx, f, rows, after, polling, gaps); err != nil {
+			if rows, gaps, err = h.pollGaps(rctx, f, rows, fresh, polling, gaps); err != nil {
 				return errInternal(err)
 			}
 			newest = after

@@ -51,19 +51,12 @@ func formatGaps(gaps []int64) string {
 // fetches those that arrived (matching the filter: they join the new rows),
 // forgets those that arrived filtered out or can no longer arrive (below a
 // row received more than store.PollSettle ago), and adds the ids missing
-// among the rows it returns. rows are the poll's new rows (newest first);
-// after is the cursor. For the newest page (not polling) the gaps are those
-// among its rows.
-func (h *Handler) pollGaps(ctx context.Context, f store.CallbackFilter, rows []store.Callback, after int64, polling bool, carried []int64) ([]store.Callback, []int64, error) {
-	var lo, hi int64
-	if polling {
-		lo, hi = after, after
-	} else if len(rows) > 0 {
-		lo, hi = rows[len(rows)-1].ID, rows[0].ID
+// among the rows it returns (fresh: read in the rows' snapshot,
+// store.CallbacksWithGaps). rows are the poll's new rows (newest first).
+// For the newest page (not polling) the gaps are those among its rows.
+func (h *Handler) pollGaps(ctx context.Context, f store.CallbackFilter, rows []store.Callback, fresh []int64, polling bool, carried []int64) ([]store.Callback, []int64, error) {
+	if !polling {
 		carried = nil
-	}
-	for _, cb := range rows {
-		hi = max(hi, cb.ID)
 	}
 	var gaps []int64
 	if len(carried) > 0 {
@@ -85,10 +78,6 @@ func (h *Handler) pollGaps(ctx context.Context, f store.CallbackFilter, rows []s
 		}
 		rows = append(rows, late...)
 		slices.SortFunc(rows, func(a, b store.Callback) int { return int(b.ID - a.ID) })
-	}
-	fresh, err := h.Logs.CallbackGaps(ctx, lo, hi)
-	if err != nil {
-		return nil, nil, err
 	}
 	gaps = append(gaps, fresh...)
 	if len(gaps) == 0 {

@@ -28,7 +28,7 @@ type LogStore interface {
 	RecentTerminations(ctx context.Context, since time.Time, limit int) ([]store.Termination, error)
 	// The live poll's gaps (handlers/callbacks_poll.go).
 	CallbackIDsIn(ctx context.Context, ids []int64) (map[int64]bool, error)
-	CallbackGaps(ctx context.Context, lo, hi int64) ([]int64, error)
+	CallbacksWithGaps(ctx context.Context, f store.CallbackFilter) ([]store.Callback, []int64, error)
 	SettledCallbackID(ctx context.Context, t time.Time) (int64, error)
 	CallbacksByIDs(ctx context.Context, f store.CallbackFilter, ids []int64) ([]store.Callback, error)
 }

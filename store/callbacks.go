@@ -124,6 +124,10 @@ const callbackListColumns = `id, notification_id, event_type, authorization_code
 
 // Callbacks lists recorded notifications, newest first, one page at a time.
 func (db *DB) Callbacks(ctx context.Context, f CallbackFilter) ([]Callback, error) {
+	return db.listCallbacks(ctx, db.read, f)
+}
+
+func (db *DB) listCallbacks(ctx context.Context, q querier, f CallbackFilter) ([]Callback, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) { where, args = append(where, cond), append(args, v) }
@@ -151,8 +155,8 @@ func (db *DB) Callbacks(ctx context.Context, f CallbackFilter) ([]Callback, erro
 	}
 	conds, targs := db.timeRange("callbacks", "first_received_at", f.From, f.To)
 	where, args = append(where, conds...), append(args, targs...)
-	q, args, ascending := keysetPage(`SELECT `+callbackListColumns+` FROM callbacks`, where, args, f.Before, f.After, f.Limit)
-	rows, err := db.read.QueryContext(ctx, q, args...)
+	query, args, ascending := keysetPage(`SELECT `+callbackListColumns+` FROM callbacks`, where, args, f.Before, f.After, f.Limit)
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list callbacks: %w", err)
 	}

@@ -56,10 +56,47 @@ func (db *DB) CallbackIDsIn(ctx context.Context, ids []int64) (map[int64]bool, e
 // CallbackGaps returns the ids in (lo, hi] that no recorded row has (yet),
 // in ascending order; nil when the span is wider than the scan bound.
 func (db *DB) CallbackGaps(ctx context.Context, lo, hi int64) ([]int64, error) {
+	return callbackGaps(ctx, db.read, lo, hi)
+}
+
+// CallbacksWithGaps is Callbacks(f) and the ids missing among the rows it
+// lists, read in one snapshot: with f.After set (a poll), the ids in
+// (f.After, newest listed]; otherwise those between the oldest and the
+// newest listed. Read apart, a row that commits between the two reads
+// would be in neither — not listed, and not missing either — and the
+// poller would never show it.
+func (db *DB) CallbacksWithGaps(ctx context.Context, f CallbackFilter) ([]Callback, []int64, error) {
+	var rows []Callback
+	var gaps []int64
+	err := db.view(ctx, func(tx *readTx) error {
+		var err error
+		if rows, err = db.listCallbacks(ctx, tx, f); err != nil {
+			return err
+		}
+		lo, hi := f.After, f.After
+		if f.After <= 0 {
+			if len(rows) == 0 {
+				return nil
+			}
+			lo, hi = rows[len(rows)-1].ID, rows[0].ID
+		}
+		for _, cb := range rows {
+			lo, hi = min(lo, cb.ID), max(hi, cb.ID)
+		}
+		gaps, err = callbackGaps(ctx, tx, lo, hi)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return rows, gaps, nil
+}
+
+func callbackGaps(ctx context.Context, q querier, lo, hi int64) ([]int64, error) {
 	if hi <= lo || hi-lo > maxPollScan {
 		return nil, nil
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT id FROM callbacks WHERE id > ? AND id <= ? ORDER BY id`, lo, hi)
+	rows, err := q.QueryContext(ctx, `SELECT id FROM callbacks WHERE id > ? AND id <= ? ORDER BY id`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("store: callback gaps: %w", err)
 	}

@@ -276,7 +276,8 @@ func TestPostgresOnePendingTermination(t *testing.T) {
 // two instances writing at once never skips a row. Their batches run side
 // by side, so a row can commit after one with a higher id was shown; the
 // poller, as the handler's, carries the ids missing below its cursor
-// (CallbackGaps) and asks for them again (CallbackIDsIn) until they come.
+// (CallbacksWithGaps: the rows and the ids missing among them, in one
+// snapshot) and asks for them again (CallbackIDsIn) until they come.
 // It logs how many came late: rows a cursor alone would have missed.
 func TestPostgresPollingSkipsNothing(t *testing.T) {
 	a, b := openTwoInstances(t)
@@ -325,7 +326,7 @@ func TestPostgresPollingSkipsNothing(t *testing.T) {
 				got++
 			}
 		}
-		page, err := b.Callbacks(ctx, store.CallbackFilter{After: cursor, Limit: 1000})
+		page, missing, err := b.CallbacksWithGaps(ctx, store.CallbackFilter{After: cursor, Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,10 +334,6 @@ func TestPostgresPollingSkipsNothing(t *testing.T) {
 		for _, cb := range page {
 			seen[cb.ID] = true
 			top = max(top, cb.ID)
-		}
-		missing, err := b.CallbackGaps(ctx, cursor, top)
-		if err != nil {
-			t.Fatal(err)
 		}
 		for _, id := range missing {
 			gaps[id] = true
