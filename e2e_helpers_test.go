@@ -420,10 +420,28 @@ func (tb *tab) waitFor(t *testing.T, what, expr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, e2eStepTimeout+5*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(e2eStepTimeout))); err != nil {
+	deadline := time.Now().Add(e2eStepTimeout)
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		if err == nil {
+			return
+		}
+		// The page's JavaScript context went away under the poll (the
+		// page navigated or reloaded itself meanwhile): poll the new one.
+		if contextGone(err) && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
 		t.Fatalf("%s tab: waiting for %s: %v", tb.name, what, err)
 	}
+}
+
+// contextGone reports whether err is Chromium's answer to an evaluation in
+// an execution context that was destroyed by a navigation.
+func contextGone(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot find context with specified id") || strings.Contains(msg, "Execution context was destroyed")
 }
 
 // text is the trimmed text of the first element matching sel, once visible.
