@@ -53,12 +53,6 @@ func (db *DB) CallbackIDsIn(ctx context.Context, ids []int64) (map[int64]bool, e
 	return out, rows.Err()
 }
 
-// CallbackGaps returns the ids in (lo, hi] that no recorded row has (yet),
-// in ascending order; nil when the span is wider than the scan bound.
-func (db *DB) CallbackGaps(ctx context.Context, lo, hi int64) ([]int64, error) {
-	return callbackGaps(ctx, db.read, lo, hi)
-}
-
 // CallbacksWithGaps is Callbacks(f) and the ids missing among the rows it
 // lists, read in one snapshot: with f.After set (a poll), the ids in
 // (f.After, newest listed]; otherwise those between the oldest and the
@@ -92,6 +86,8 @@ func (db *DB) CallbacksWithGaps(ctx context.Context, f CallbackFilter) ([]Callba
 	return rows, gaps, nil
 }
 
+// callbackGaps returns the ids in (lo, hi] that no recorded row has (yet),
+// in ascending order; nil when the span is wider than the scan bound.
 func callbackGaps(ctx context.Context, q querier, lo, hi int64) ([]int64, error) {
 	if hi <= lo || hi-lo > maxPollScan {
 		return nil, nil

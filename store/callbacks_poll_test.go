@@ -34,9 +34,17 @@ func TestCallbackGapsAndCountsByTime(t *testing.T) {
 		clock.Now().UTC().Format("2006-01-02T15:04:05.000000000Z"), clock.Now().UTC().Format("2006-01-02T15:04:05.000000000Z")); err != nil {
 		t.Fatal(err)
 	}
-	gaps, err := db.CallbackGaps(ctx, 1, 10)
+	listed, gaps, err := db.CallbacksWithGaps(ctx, store.CallbackFilter{After: 1, Limit: 50})
 	if err != nil || !slices.Equal(gaps, []int64{3, 4, 5, 6, 7, 8, 9}) {
 		t.Fatalf("gaps = %v, %v", gaps, err)
+	}
+	if len(listed) != 2 || listed[0].ID != 10 || listed[1].ID != 2 {
+		t.Errorf("listed above 1 = %+v, want rows 10 and 2", listed)
+	}
+	// The newest page (no cursor): the ids missing between its oldest and
+	// newest rows.
+	if _, gaps, err := db.CallbacksWithGaps(ctx, store.CallbackFilter{Limit: 50}); err != nil || !slices.Equal(gaps, []int64{3, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("gaps of the newest page = %v, %v", gaps, err)
 	}
 	if in, err := db.CallbackIDsIn(ctx, []int64{2, 3, 10}); err != nil || !in[2] || in[3] || !in[10] {
 		t.Errorf("ids in = %v, %v", in, err)
