@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // RecordNotification stores a notification exactly once by its id and
@@ -126,8 +128,10 @@ func (db *DB) runBatcher() {
 // single connection and reused by every batch.
 type notifyStmts struct {
 	findCallback, countDelivery, saveAuthorization, touchAuthorization, insertCallback, insertDelivery, countKey, linkIssue *sql.Stmt
-	// recordPG is PostgreSQL's one call per batch (postgres_notify.go).
+	// recordPG is PostgreSQL's one call per batch (postgres_notify.go),
+	// types the pgx type map that reads its answer.
 	recordPG *sql.Stmt
+	types    *pgtype.Map
 }
 
 func (db *DB) prepareNotifyStmts(ctx context.Context) error {
@@ -159,7 +163,7 @@ func (db *DB) prepareNotifyStmts(ctx context.Context) error {
 		linkIssue: prep(linkIssueSQL),
 	}
 	if db.d.pg {
-		st.recordPG = prep(pgRecordNotificationsCall)
+		st.recordPG, st.types = prep(pgRecordNotificationsCall), pgtype.NewMap()
 	}
 	if err := errors.Join(errs...); err != nil {
 		st.close()
@@ -186,7 +190,7 @@ func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult
 		// trip that begins, writes and commits (no lock: see
 		// postgres_notify.go).
 		err := db.retrying(ctx, func() error {
-			r, err := recordNotificationsPG(ctx, db.notify.recordPG, items, fmtTime(db.Now().UTC()))
+			r, err := recordNotificationsPG(ctx, db.notify.recordPG, db.notify.types, items, fmtTime(db.Now().UTC()))
 			results = r
 			return err
 		})
@@ -197,13 +201,11 @@ func (db *DB) writeBatch(items []*batchItem, refs []*refusalItem) ([]batchResult
 	err := db.updateWith(ctx, db.batchTxOptions(), db.batchLock, func(tx *Tx) error {
 		at = tx.now
 		if len(items) > 0 && db.d.pg {
-			outcomes, err := recordNotificationsPG(ctx, tx.StmtContext(ctx, db.notify.recordPG), items, fmtTime(tx.now))
+			r, err := recordNotificationsPG(ctx, tx.StmtContext(ctx, db.notify.recordPG), db.notify.types, items, fmtTime(tx.now))
 			if err != nil {
 				return err
 			}
-			for i, o := range outcomes {
-				results[i] = o
-			}
+			results = r
 		} else if len(items) > 0 {
 			st := notifyStmts{
 				findCallback:       tx.StmtContext(ctx, db.notify.findCallback),

@@ -234,13 +234,11 @@ func orEmpty(t time.Time) string {
 	return fmtTime(t)
 }
 
-// pgTypes scans the function's text[] (database/sql knows no arrays;
-// pgx's type map does).
-var pgTypes = pgtype.NewMap()
-
 // recordNotificationsPG writes items in one call and returns each one's
-// result, in order.
-func recordNotificationsPG(ctx context.Context, stmt *sql.Stmt, items []*batchItem, now string) ([]batchResult, error) {
+// result, in order. types scans the function's text[] (database/sql knows
+// no arrays; pgx's type map does); a map is not safe for concurrent use,
+// so each store's writer has its own (notifyStmts.types).
+func recordNotificationsPG(ctx context.Context, stmt *sql.Stmt, types *pgtype.Map, items []*batchItem, now string) ([]batchResult, error) {
 	// In (code, notification id) order: every batch of every instance
 	// then locks the rows it shares with another (an authorization, a
 	// notification delivered to both) in the same order, and no two wait
@@ -269,7 +267,7 @@ func recordNotificationsPG(ctx context.Context, stmt *sql.Stmt, items []*batchIt
 	}
 	args = append(args, now)
 	var outcomes []string
-	if err := stmt.QueryRowContext(ctx, args...).Scan(pgTypes.SQLScanner(&outcomes)); err != nil {
+	if err := stmt.QueryRowContext(ctx, args...).Scan(types.SQLScanner(&outcomes)); err != nil {
 		return nil, fmt.Errorf("store: record notifications: %w", err)
 	}
 	if len(outcomes) != len(items) {
