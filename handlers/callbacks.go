@@ -172,7 +172,10 @@ func (h *Handler) callbacks(c echo.Context) error {
 			ids = append(ids, cb.ID)
 			v.Rows = append(v.Rows, callbackRow(cb, q.qs, before))
 		}
-		if len(v.Rows) > logPageSize {
+		// A page shows logPageSize rows (it read one more: is there a next
+		// page?). A poll shows all it has: its new rows and the late ones
+		// the cursor is already past — cut, they would never come again.
+		if !polling && len(v.Rows) > logPageSize {
 			v.Rows = v.Rows[:logPageSize]
 		}
 	}

@@ -131,3 +131,32 @@ func TestCallbackLogPollingLateCommit(t *testing.T) {
 		t.Errorf("gaps=x: status %d, want 400", res.status)
 	}
 }
+
+// TestCallbackLogPollingFullPageKeepsLateRow: a poll that brings a full
+// page of new rows and a late one below its cursor shows them all; cut to a
+// page, the lowest ids (the late row first) would never come again.
+func TestCallbackLogPollingFullPageKeepsLateRow(t *testing.T) {
+	ts := newTestServer(t)
+	viewer := ts.client(t, store.RoleViewer)
+	for i := 1; i <= 3; i++ {
+		ts.record(t, logNotification(fmt.Sprintf("F%d", i), store.EventOpen, fmt.Sprintf("FCODE%d", i), "1900000001", "oF", "", ts.clock.Now()))
+	}
+	page := viewer.get(t, "/callbacks")
+	pollURL := page.doc.Find(`[data-testid="callback-poller"]`).AttrOr("hx-get", "")
+	insertLate(t, ts, 3, 5, "F5") // id 4 taken, not yet committed
+	res := viewer.get(t, pollURL, "HX-Request", "true")
+	next := rowsFragment(t, res.body).Find(`[data-testid="poller-partial"] #callback-poller`).AttrOr("hx-get", "")
+	if u, _ := url.Parse(next); u.Query().Get("gaps") != "4" {
+		t.Fatalf("next poll %q, want gaps=4", next)
+	}
+	insertLate(t, ts, 3, 4, "F4")
+	for i := 6; i < 6+logPageSize; i++ {
+		ts.record(t, logNotification(fmt.Sprintf("F%d", i), store.EventOpen, fmt.Sprintf("FCODE%d", i), "1900000001", "oF", "", ts.clock.Now()))
+	}
+	res = viewer.get(t, next, "HX-Request", "true")
+	got := notificationIDs(rowsFragment(t, res.body))
+	if len(got) != logPageSize+1 || !slices.Contains(got, "F4") || !slices.Contains(got, "F6") {
+		t.Errorf("poll showed %d rows (F4 %v, F6 %v); want the %d new ones and the late F4", len(got),
+			slices.Contains(got, "F4"), slices.Contains(got, "F6"), logPageSize)
+	}
+}
