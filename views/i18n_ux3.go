@@ -82,12 +82,15 @@ var AuditActions = []string{
 	"auth.mfa_enrolled", "auth.mfa_failed", "auth.mfa_reset", "auth.recovery_code_used",
 	"auth.session_revoked", "auth.sso_refused", "auth.stepup", "auth.stepup_failed",
 	"export.callbacks", "export.audit",
+	"notification.reverify", "callbacks.purge",
 }
 
 var auditStrings = map[string]entry{
 	"audit.action.link.create":             {"创建授权链接", "Link created"},
 	"audit.action.link.renew":              {"续期令牌", "Token renewed"},
 	"audit.action.link.auto_renew":         {"设置自动续期", "Auto-renewal set"},
+	"audit.action.notification.reverify":   {"重新验证拒收的通知", "Refused notification re-verified"},
+	"audit.action.callbacks.purge":         {"清理旧的回调记录", "Old callbacks purged"},
 	"audit.action.terminate.request":       {"请求解除授权", "Termination requested"},
 	"audit.action.terminate.result":        {"解除授权的结果", "Termination outcome"},
 	"audit.action.terminate.skipped":       {"未解除：授权已结束", "Termination skipped: already over"},
