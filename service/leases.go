@@ -97,13 +97,18 @@ func (c *Coordinator) Run(ctx context.Context, work func(ctx context.Context)) {
 	for {
 		// The heartbeat first, then the worker lease: a holder's heartbeat
 		// never lapses before its worker lease does.
-		if _, err := c.Store.AcquireLease(ctx, store.InstanceLease(c.Instance), c.Instance, c.ttl()); err != nil && ctx.Err() == nil {
+		// Both renewals get one renewal period together: a database that
+		// hangs (a partition, a stuck connection) must not hold the loop
+		// past the moment the work has to stop.
+		rctx, rcancel := context.WithTimeout(ctx, c.every())
+		if _, err := c.Store.AcquireLease(rctx, store.InstanceLease(c.Instance), c.Instance, c.ttl()); err != nil && ctx.Err() == nil {
 			log.Warn("lease: heartbeat not renewed", "err", err)
 		}
 		// The lease runs from the store's clock during the call, so from
 		// no earlier than now: a renewal counts from its start.
 		renewing := now()
-		ok, err := c.Store.AcquireLease(ctx, store.LeaseWorker, c.Instance, c.ttl())
+		ok, err := c.Store.AcquireLease(rctx, store.LeaseWorker, c.Instance, c.ttl())
+		rcancel()
 		switch {
 		case ctx.Err() != nil:
 		case err != nil:

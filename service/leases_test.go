@@ -109,12 +109,17 @@ func TestTerminateRecordsInstance(t *testing.T) {
 // reach for this instance).
 type flakyLeases struct {
 	LeaseStore
-	down atomic.Bool
+	down atomic.Bool // every call fails at once
+	hang atomic.Bool // every call waits until its context ends
 }
 
 func (f *flakyLeases) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	if f.down.Load() {
 		return false, errors.New("flaky: database unreachable")
+	}
+	if f.hang.Load() {
+		<-ctx.Done()
+		return false, ctx.Err()
 	}
 	return f.LeaseStore.AcquireLease(ctx, name, holder, ttl)
 }
@@ -214,4 +219,38 @@ func TestCoordinatorOneAtATime(t *testing.T) {
 	if maxRunning.Load() != 1 {
 		t.Errorf("background work ran on %d instances at once", maxRunning.Load())
 	}
+}
+
+// TestCoordinatorStopsWhenTheDatabaseHangs: a holder whose renewals hang
+// (a partition, a stuck connection) rather than fail still stops its work
+// before its lease can lapse and another instance take over.
+func TestCoordinatorStopsWhenTheDatabaseHangs(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const ttl, renew = 600 * time.Millisecond, 50 * time.Millisecond
+	st := &flakyLeases{LeaseStore: db}
+	c := &Coordinator{Store: st, Instance: "i-hang", TTL: ttl, Renew: renew, Logger: slog.New(slog.DiscardHandler)}
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(cctx, func(wctx context.Context) { <-wctx.Done() }) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(time.Second); !c.Leader(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+	}
+	time.Sleep(4 * renew)
+	st.hang.Store(true)
+	cut := time.Now()
+	for c.Leader() {
+		if time.Since(cut) >= ttl {
+			t.Fatalf("still running the work %v after the database hung (lease ttl %v)", time.Since(cut), ttl)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("stopped %v after the database hung (ttl %v)", time.Since(cut), ttl)
 }
