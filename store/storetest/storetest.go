@@ -56,7 +56,7 @@ func AdminURL(t testing.TB) string {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s is unset while CI is set: the PostgreSQL tests must run in CI (.ci/run starts a server)", EnvURL)
 		}
-		t.Skipf("%s unset: PostgreSQL run skipped (run /work/plan/pg-local.sh or .ci/run)", EnvURL)
+		t.Skipf("%s unset: PostgreSQL run skipped (tools/pgtest.sh starts a local server and prints the variable)", EnvURL)
 	}
 	return u
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Ingestion figures of docs/PERFORMANCE.md, back to back: SQLite, PostgreSQL, two instances on PostgreSQL.
-# Usage: PGS=postgres://postgres@/postgres?host=DIR&port=PORT N=30000 tools/loadgen/compare.sh
+# Usage: PGS=postgres://postgres@/postgres?host=DIR&port=PORT N=40000 tools/loadgen/compare.sh
+# (N: distinct notifications per run, 100000 if unset; PGS: a PostgreSQL superuser URL, by default
+# the server tools/pgtest.sh starts.)
 set -u
 cd "$(dirname "$0")/../.."
 go build -o /tmp/psc . && go build -o /tmp/loadgen ./tools/loadgen || exit 1
