@@ -249,6 +249,24 @@ func TestRefusalDiagnosisPages(t *testing.T) {
 			}
 		}
 	})
+	t.Run("OverviewReadsOlderRowsKindFromReason", func(t *testing.T) {
+		// A row from before the diagnosis has no kind: it counts under the
+		// kind its reason says, not as malformed.
+		malformed := admin.get(t, "/").text(`[data-testid="refusal-kind-malformed"] [data-testid="refusal-kind-count"]`)
+		if _, err := openSQL(t, ts.db).Exec(`UPDATE callback_refusals SET kind = '' WHERE kind = 'forged' AND reason = ?`, payscore.ReasonBadSignature); err != nil {
+			t.Fatal(err)
+		}
+		page := admin.get(t, "/")
+		if got := page.text(`[data-testid="refusal-kind-forged"] [data-testid="refusal-kind-count"]`); got != "2" {
+			t.Errorf("overview forged = %q, want 2 (older rows read from their reason)", got)
+		}
+		if got := page.text(`[data-testid="refusal-kind-malformed"] [data-testid="refusal-kind-count"]`); got != malformed {
+			t.Errorf("overview malformed = %q, want %q as before", got, malformed)
+		}
+		if n := page.doc.Find(`[data-testid="refusal-kind-forged"]`).Length(); n != 1 {
+			t.Errorf("forged shown %d times, want once", n)
+		}
+	})
 }
 
 // TestRefusalReverifyAfterKeyChange: a notification signed with a public

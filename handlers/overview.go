@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -61,10 +62,15 @@ func (h *Handler) overview(c echo.Context) error {
 	for _, k := range kinds {
 		kind := k.Kind
 		if kind == "" {
-			kind = service.RefusalKind("", false) // rows from before the diagnosis
+			kind = service.RefusalKind(k.Reason, false) // a row from before the diagnosis: read from its reason
 		}
-		v.RefusalKinds = append(v.RefusalKinds, views.RefusalKindRow{Kind: kind, Count: k.Count})
+		if i := slices.IndexFunc(v.RefusalKinds, func(r views.RefusalKindRow) bool { return r.Kind == kind }); i >= 0 {
+			v.RefusalKinds[i].Count += k.Count
+		} else {
+			v.RefusalKinds = append(v.RefusalKinds, views.RefusalKindRow{Kind: kind, Count: k.Count})
+		}
 	}
+	slices.SortStableFunc(v.RefusalKinds, func(a, b views.RefusalKindRow) int { return b.Count - a.Count })
 	v.RefusalPeak = peak
 	if me.Role == store.RoleOperator || me.Role == store.RoleAdmin {
 		// The states of the person's own latest links.

@@ -417,20 +417,24 @@ func (db *DB) MarkRefusalReverified(ctx context.Context, id int64, rv Reverifica
 type RefusalKindCount struct {
 	Kind  string
 	Count int
+	// Reason is set for rows from before the diagnosis (Kind ""): their
+	// kind is read from it.
+	Reason string
 }
 
 // RefusalKinds counts the refused attempts whose row was last counted at
-// or after since, by kind (one index range), and the busiest minute's
-// attempts (a spike).
+// or after since, by kind (one index range; rows from before the
+// diagnosis by reason), and the busiest minute's attempts (a spike).
 func (db *DB) RefusalKinds(ctx context.Context, since time.Time) (kinds []RefusalKindCount, peak int, err error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT kind, CAST(sum(count) AS BIGINT) FROM callback_refusals WHERE last_at >= ? GROUP BY kind ORDER BY 2 DESC, 1`, fmtTime(since))
+	rows, err := db.read.QueryContext(ctx, `SELECT kind, CASE WHEN kind = '' THEN reason ELSE '' END, CAST(sum(count) AS BIGINT)
+		FROM callback_refusals WHERE last_at >= ? GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2`, fmtTime(since))
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: refusal kinds: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k RefusalKindCount
-		if err := rows.Scan(&k.Kind, &k.Count); err != nil {
+		if err := rows.Scan(&k.Kind, &k.Reason, &k.Count); err != nil {
 			return nil, 0, fmt.Errorf("store: refusal kinds: %w", err)
 		}
 		kinds = append(kinds, k)
