@@ -233,7 +233,7 @@ func callbackRow(cb store.Callback, qs string, before int64) views.CallbackRow {
 
 func refusalRow(r store.Refusal) views.RefusalRow {
 	return views.RefusalRow{ID: r.ID, ReceivedAt: r.ReceivedAt, LastAt: r.LastAt, Count: r.Count, RemoteAddr: r.RemoteAddr, Reason: r.Reason,
-		Serial: r.Serial, NotificationID: r.NotificationID, Kind: r.Kind}
+		Serial: r.Serial, NotificationID: r.NotificationID}
 }
 
 // callback is one notification: envelope and payload pretty-printed, its

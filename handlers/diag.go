@@ -29,7 +29,7 @@ func (h *Handler) refusal(c echo.Context) error {
 		return err // store.ErrNotFound answers 404
 	}
 	v := views.RefusalDetailView{
-		Row: refusalRow(*r), Kind: r.Kind, Step: r.Step, Detail: r.Detail, Cause: refusalCause(r.Kind, r.Reason, r.Detail),
+		Row: refusalRow(*r), Kind: r.Kind, Step: r.Step, Detail: r.Detail,
 		PublicKeyID: h.Keys.PublicKeyID, Timestamp: r.Timestamp, Skew: r.Skew, SkewKnown: r.SkewKnown,
 		MaxSkew: int64(payscore.MaxClockSkew.Seconds()), BodyRead: r.BodyRead, BodySize: r.BodySize, BodySHA256: r.BodySHA256,
 		Kept: r.Kept(), BackURL: "/callbacks?outcome=" + outcomeRefused,
@@ -37,8 +37,8 @@ func (h *Handler) refusal(c echo.Context) error {
 	if v.Kind == "" {
 		// A row from before the diagnosis: read from its reason.
 		v.Kind, v.Step = service.RefusalKind(r.Reason, false), service.RefusalStep(r.Reason)
-		v.Cause = refusalCause(v.Kind, r.Reason, r.Detail)
 	}
+	v.Cause = refusalCause(v.Kind, r.Reason, r.Detail)
 	if h.Keys.Certificates != nil {
 		for _, c := range h.Keys.Certificates.Status().Certificates {
 			v.CertSerials = append(v.CertSerials, c.Serial)

@@ -112,7 +112,7 @@ func (db *DB) InstanceAlive(ctx context.Context, instanceID string) (bool, error
 func (db *DB) PruneInstanceLeases(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := db.update(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE name LIKE 'instance:%' AND expiry < ?`, fmtTime(before))
+		res, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE name LIKE ? AND expiry < ?`, leaseInstancePrefix+"%", fmtTime(before))
 		if err != nil {
 			return fmt.Errorf("store: prune instance leases: %w", err)
 		}

@@ -18,7 +18,6 @@ var logStrings = map[string]entry{
 	"logs.err.long":  {"内容过长。", "Too long."},
 
 	"callbacks.title":                    {"回调日志", "Callback log"},
-	"callbacks.live":                     {"● 新回调将自动显示", "● New callbacks appear here as they arrive"},
 	"callbacks.refused.note":             {"以下为拒收的通知（验签失败、非本商户等）；拒收记录不含解密数据，仅按日期筛选。", "Refused notification attempts (bad signature, not ours, …). They hold no decrypted data and filter by date only."},
 	"callbacks.col.received":             {"接收时间", "Received"},
 	"callbacks.col.remote":               {"来源地址", "Remote address"},

@@ -73,9 +73,6 @@ type RefusalRow struct {
 	Reason         string
 	Serial         string
 	NotificationID string
-	// Kind is the refusal's kind (probe, forged, …; "" for rows older
-	// than the diagnosis).
-	Kind string
 }
 
 // Href is the refusal's diagnosis page.

@@ -2,6 +2,7 @@ package views
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,14 +91,7 @@ func RefusalReasonLabel(ctx context.Context, reason string) string {
 }
 
 // auditActionKnown says whether the action filter offers action.
-func auditActionKnown(action string) bool {
-	for _, a := range AuditActions {
-		if a == action {
-			return true
-		}
-	}
-	return false
-}
+func auditActionKnown(action string) bool { return slices.Contains(AuditActions, action) }
 
 // NothingKnown is a look-up of a code WeChat Pay knows no authorization
 // for (ORDER_NOT_EXIST) that nothing here knows either: the page says that
